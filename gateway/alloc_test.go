@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/queue/memory"
+)
+
+// cannedUpstream answers every request at once with a fixed response, so the
+// gateway's own work on a request can be measured alone.
+type cannedUpstream struct{}
+
+func (cannedUpstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
+	resp.SetStatusCode(fasthttp.StatusOK)
+	resp.SetBodyString("ok")
+	return nil
+}
+
+// admittedRequest sets up a gateway and a request from an admitted visitor.
+func admittedRequest(tb testing.TB) (*Gateway, *fasthttp.Request) {
+	tb.Helper()
+	clk := newClock()
+	keys := newKeys(tb)
+	cfg := testConfig("http://127.0.0.1:1", nil)
+	checked, err := CheckConfig(*cfg, func(string) string { return "" })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := New(checked, Options{Store: memory.New(memory.Options{Now: clk.Now}), Keys: keys, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g.proxy.client = cannedUpstream{}
+	pass, err := g.tokens.Sign(admission.Claims{Kind: admission.KindPass, Room: "sale", Visitor: admission.NewVisitorID(), Seq: 1, IssuedAt: clk.Now(), Expires: clk.Now().Add(time.Hour)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("/events/42?seat=A12")
+	req.Header.SetHost("tickets.example")
+	req.Header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X)")
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
+	req.Header.SetCookie("session", "site-session-value")
+	req.Header.SetCookie("usher_pass_sale", pass)
+	return g, req
+}
+
+func serveOnce(g *Gateway, ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
+	req.CopyTo(&ctx.Request)
+	ctx.Response.Reset()
+	g.handle(ctx)
+}
+
+// TestAdmittedRequestAllocations holds the admitted-request path (room
+// match, pass check from the cache, header rewriting) to at most two
+// allocations per request.
+func TestAdmittedRequestAllocations(t *testing.T) {
+	g, req := admittedRequest(t)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(req, nil, nil)
+	serveOnce(g, &ctx, req)
+	if ctx.Response.StatusCode() != fasthttp.StatusOK || string(ctx.Response.Body()) != "ok" {
+		t.Fatalf("the admitted request was not forwarded: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if got := string(ctx.Request.Header.Peek(admission.PassHeader)); got != string(req.Header.Cookie("usher_pass_sale")) {
+		t.Fatalf("X-Usher-Pass = %q", got)
+	}
+	allocs := testing.AllocsPerRun(1000, func() { serveOnce(g, &ctx, req) })
+	if allocs > 2 {
+		t.Errorf("an admitted request allocates %v times, want at most 2", allocs)
+	}
+}
+
+func BenchmarkAdmittedRequest(b *testing.B) {
+	g, req := admittedRequest(b)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(req, nil, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(g, &ctx, req)
+	}
+}
+
+// BenchmarkJoin measures a join through the handler: a place from the store,
+// a signed ticket and the queue answer (JSON, as load tools ask).
+func BenchmarkJoin(b *testing.B) {
+	g, _ := admittedRequest(b)
+	p := g.ctrl.Room("sale").Policy()
+	p.State = "paused"
+	g.ctrl.Room("sale").SetPolicy(p)
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("/events/42")
+	req.Header.SetHost("tickets.example")
+	req.Header.Set("Accept", "application/json")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(req, nil, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(g, &ctx, req)
+	}
+	if ctx.Response.StatusCode() != fasthttp.StatusTooManyRequests {
+		b.Fatalf("status %d", ctx.Response.StatusCode())
+	}
+}
+
+// BenchmarkStatus measures a status poll of a waiting visitor: answered from
+// the view, no store call.
+func BenchmarkStatus(b *testing.B) {
+	g, _ := admittedRequest(b)
+	p := g.ctrl.Room("sale").Policy()
+	p.State = "paused"
+	g.ctrl.Room("sale").SetPolicy(p)
+	join := fasthttp.AcquireRequest()
+	join.SetRequestURI("/events/42")
+	join.Header.SetHost("tickets.example")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(join, nil, nil)
+	serveOnce(g, &ctx, join)
+	ticket := ctx.Response.Header.PeekCookie("usher_ticket_sale")
+	var c fasthttp.Cookie
+	if err := c.ParseBytes(ticket); err != nil {
+		b.Fatal(err)
+	}
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("/_usher/status?room=sale")
+	req.Header.SetHost("tickets.example")
+	req.Header.SetCookieBytesKV(c.Key(), c.Value())
+	_ = g.ctrl.Tick(context.Background())
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(g, &ctx, req)
+	}
+	if !bytes.Contains(ctx.Response.Body(), []byte(`"position":1`)) {
+		b.Fatalf("status %s", ctx.Response.Body())
+	}
+}

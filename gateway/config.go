@@ -1,0 +1,536 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/config"
+)
+
+// Config is the gateway's configuration file. Every field documents its unit
+// and default; configs/gateway.yaml shows them all.
+type Config struct {
+	// Listen is the address fans connect to. Default ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen is the operators' address: health, metrics and the admin
+	// API. Default "127.0.0.1:9090"; "" turns the admin listener off.
+	AdminListen string `yaml:"admin_listen"`
+	// PlainHTTP drops the Secure attribute from cookies, for a gateway
+	// reached over plain HTTP (local testing, the demo). Default false.
+	PlainHTTP bool `yaml:"plain_http"`
+	// TrustedProxies lists the CIDRs (or single addresses) of load
+	// balancers in front of the gateway. Only from these is X-Forwarded-For
+	// believed. Default none: the TCP peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	Origin OriginConfig  `yaml:"origin"`
+	Server ServerConfig  `yaml:"server"`
+	Redis  RedisConfig   `yaml:"redis"`
+	Tokens TokensConfig  `yaml:"tokens"`
+	Queue  QueueConfig   `yaml:"queue"`
+	Log    LogConfig     `yaml:"log"`
+	Rooms  []RoomConfig  `yaml:"rooms"`
+	Admin  AdminSettings `yaml:"-"`
+
+	trusted []netip.Prefix
+}
+
+// OriginConfig is the venue's site behind the gateway.
+type OriginConfig struct {
+	// URL is the origin, "http://host:port" or "https://host:port"; a path
+	// is not allowed. Required unless URLs is set.
+	URL string `yaml:"url"`
+	// URLs lists several equivalent origins to balance across (least
+	// loaded first); all must share a scheme. Use URL or URLs, not both.
+	URLs []string `yaml:"urls"`
+	// HostHeader replaces the Host header sent to the origin. Default: the
+	// visitor's Host is passed on as it came.
+	HostHeader string `yaml:"host_header"`
+	// MaxConns is the most connections open to each origin address.
+	// Default 1024.
+	MaxConns int `yaml:"max_conns"`
+	// ConnWaitTimeout is how long a request waits for a free connection
+	// when all MaxConns are busy, before it is answered 503 with
+	// Retry-After. Default 500ms.
+	ConnWaitTimeout config.Duration `yaml:"conn_wait_timeout"`
+	// DialTimeout bounds opening a connection. Default 3s.
+	DialTimeout config.Duration `yaml:"dial_timeout"`
+	// ResponseTimeout is the longest the origin may take to send its whole
+	// response (headers and body); past it the visitor gets 504. Default 60s.
+	ResponseTimeout config.Duration `yaml:"response_timeout"`
+	// WriteTimeout bounds sending a request to the origin. Default 30s.
+	WriteTimeout config.Duration `yaml:"write_timeout"`
+	// IdleConnTimeout closes a kept-alive origin connection unused for
+	// this long. Default 90s.
+	IdleConnTimeout config.Duration `yaml:"idle_conn_timeout"`
+	// MaxResponseHeaderBytes is the largest response header accepted from
+	// the origin. Default 64KiB.
+	MaxResponseHeaderBytes config.Bytes `yaml:"max_response_header_bytes"`
+	// TLSServerName overrides the name checked in the origin's certificate.
+	// Default: the host of the origin URL.
+	TLSServerName string `yaml:"tls_server_name"`
+	// TLSInsecureSkipVerify accepts any origin certificate. Only for tests.
+	// Default false.
+	TLSInsecureSkipVerify bool `yaml:"tls_insecure_skip_verify"`
+}
+
+// ServerConfig is how the gateway treats fans' connections.
+type ServerConfig struct {
+	// ReadTimeout bounds reading a whole request. Default 30s.
+	ReadTimeout config.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a whole response. Default 120s.
+	WriteTimeout config.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a kept-alive connection idle for this long.
+	// Default 120s.
+	IdleTimeout config.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes is the largest request header accepted; size it for
+	// the cookies the site sets. Default 32KiB.
+	MaxHeaderBytes config.Bytes `yaml:"max_header_bytes"`
+	// MaxRequestBodyBytes is the largest request body accepted (413 above
+	// it). Default 16MiB.
+	MaxRequestBodyBytes config.Bytes `yaml:"max_request_body_bytes"`
+	// Concurrency is the most requests served at once. Default 262144.
+	Concurrency int `yaml:"concurrency"`
+	// DrainDelay is how long the gateway keeps serving after SIGTERM with
+	// /_usher/readyz failing, so load balancers stop sending new visitors
+	// before it stops accepting. Default 0s.
+	DrainDelay config.Duration `yaml:"drain_delay"`
+	// ShutdownTimeout bounds how long requests in flight may take to finish
+	// after the drain. Default 20s.
+	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
+}
+
+// RedisConfig selects the queue store.
+type RedisConfig struct {
+	// URL of the Redis server, "redis://[user:password@]host:port/db" or
+	// "rediss://" for TLS. The environment variable USHER_REDIS_URL
+	// overrides it. Empty: an in-memory store, which serves one gateway
+	// instance only.
+	URL string `yaml:"url"`
+	// KeyPrefix starts every key usher writes. Default "usher:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// Timeout bounds each call to Redis. Default 1s.
+	Timeout config.Duration `yaml:"timeout"`
+	// PoolSize is the most connections to Redis. Default 10 per CPU.
+	PoolSize int `yaml:"pool_size"`
+}
+
+// TokensConfig is about tickets, passes and their keys.
+type TokensConfig struct {
+	// KeyFiles are PEM files of Ed25519 keys: the first (a private key)
+	// signs, the others only verify, which is how keys are rotated. The
+	// environment variable USHER_KEY_FILES (comma-separated) overrides it.
+	// Required: every instance must share the keys.
+	KeyFiles []string `yaml:"key_files"`
+	// TicketTTL is how long a place in line stays valid. Default 24h.
+	TicketTTL config.Duration `yaml:"ticket_ttl"`
+	// Leeway tolerates clocks that disagree when checking expiry. Default 5s.
+	Leeway config.Duration `yaml:"leeway"`
+	// CacheSize is how many verified tokens each instance remembers, so a
+	// busy pass costs one signature check per instance. Default 100000.
+	CacheSize int `yaml:"cache_size"`
+	// CookieDomain sets the Domain of usher's cookies. Default: none (the
+	// host the visitor used).
+	CookieDomain string `yaml:"cookie_domain"`
+}
+
+// QueueConfig tunes admission.
+type QueueConfig struct {
+	// Tick is how often each instance admits the next batch and refreshes
+	// its view of every room. Default 1s.
+	Tick config.Duration `yaml:"tick"`
+}
+
+// LogConfig sets up logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json or text. Default json.
+	Format string `yaml:"format"`
+}
+
+// AdminSettings holds admin secrets, which come only from the environment.
+type AdminSettings struct {
+	// Token is the bearer token of the admin API, from USHER_ADMIN_TOKEN.
+	Token string
+}
+
+// RoomConfig is one protected on-sale.
+type RoomConfig struct {
+	// ID names the room in cookies, URLs and metrics: 1 to 40 of a-z 0-9 _ -.
+	ID string `yaml:"id"`
+	// Name is what fans are queueing for, shown on the queue page.
+	// Default: the ID.
+	Name string `yaml:"name"`
+	// Host limits the room to one host name (any port). Default: any host.
+	Host string `yaml:"host"`
+	// Paths are the patterns the room protects: "/events/*" covers
+	// /events and everything below it, "/*" everything, and a pattern
+	// without "/*" exactly one path. At least one.
+	Paths []string `yaml:"paths"`
+	// RatePerMinute is how many visitors are admitted per minute. Required.
+	RatePerMinute float64 `yaml:"rate_per_minute"`
+	// MaxActive is the most visitors holding a live pass at once. Required.
+	MaxActive int `yaml:"max_active"`
+	// Session is how long a pass lasts. Default 10m.
+	Session config.Duration `yaml:"session"`
+	// ClaimWindow is how long an admission offer waits for its visitor
+	// before its place goes to the next one. Default 60s; longer than PollMax.
+	ClaimWindow config.Duration `yaml:"claim_window"`
+	// Mode is how the line is ordered: fifo (arrival order). Default fifo.
+	Mode string `yaml:"mode"`
+	// State at start: open or paused. Default open.
+	State string `yaml:"state"`
+	// PollMin is how often visitors near the front ask for news. Default 2s.
+	PollMin config.Duration `yaml:"poll_min"`
+	// PollMax is how often visitors far back ask. Default 20s.
+	PollMax config.Duration `yaml:"poll_max"`
+
+	patterns []pattern
+}
+
+// DefaultConfig returns a configuration with every default filled in and no
+// rooms.
+func DefaultConfig() Config {
+	return Config{
+		Listen:      ":8080",
+		AdminListen: "127.0.0.1:9090",
+		Origin: OriginConfig{
+			MaxConns:               1024,
+			ConnWaitTimeout:        config.Duration(500 * time.Millisecond),
+			DialTimeout:            config.Duration(3 * time.Second),
+			ResponseTimeout:        config.Duration(60 * time.Second),
+			WriteTimeout:           config.Duration(30 * time.Second),
+			IdleConnTimeout:        config.Duration(90 * time.Second),
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		Server: ServerConfig{
+			ReadTimeout:         config.Duration(30 * time.Second),
+			WriteTimeout:        config.Duration(120 * time.Second),
+			IdleTimeout:         config.Duration(120 * time.Second),
+			MaxHeaderBytes:      32 << 10,
+			MaxRequestBodyBytes: 16 << 20,
+			Concurrency:         256 * 1024,
+			ShutdownTimeout:     config.Duration(20 * time.Second),
+		},
+		Redis:  RedisConfig{KeyPrefix: "usher:", Timeout: config.Duration(time.Second)},
+		Tokens: TokensConfig{TicketTTL: config.Duration(24 * time.Hour), Leeway: config.Duration(5 * time.Second), CacheSize: 100_000},
+		Queue:  QueueConfig{Tick: config.Duration(time.Second)},
+		Log:    LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// DefaultRoom returns a room's defaults; rooms in a file start from it.
+func DefaultRoom() RoomConfig {
+	return RoomConfig{
+		Session:     config.Duration(10 * time.Minute),
+		ClaimWindow: config.Duration(60 * time.Second),
+		Mode:        "fifo",
+		State:       "open",
+		PollMin:     config.Duration(2 * time.Second),
+		PollMax:     config.Duration(20 * time.Second),
+	}
+}
+
+// SetDefaults gives a room from the file its defaults before its keys are
+// read.
+func (r *RoomConfig) SetDefaults() { *r = DefaultRoom() }
+
+// LoadConfig reads, decodes and validates the configuration file at path,
+// then applies the environment's overrides (USHER_REDIS_URL,
+// USHER_KEY_FILES, USHER_ADMIN_TOKEN). Every problem is reported at once,
+// each with its key and line.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig is LoadConfig for a file already read.
+func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
+	cfg := DefaultConfig()
+	doc, problems := config.Decode(data, &cfg)
+	return finish(cfg, doc, problems, getenv)
+}
+
+// CheckConfig validates a configuration built in code (the demo's) and
+// applies the environment's overrides, as LoadConfig does for a file.
+func CheckConfig(cfg Config, getenv func(string) string) (*Config, error) {
+	return finish(cfg, nil, nil, getenv)
+}
+
+func finish(cfg Config, doc *config.Doc, problems config.Problems, getenv func(string) string) (*Config, error) {
+	// Settings from the environment are reported under the variable's
+	// name, not a line of the file they replaced.
+	fromEnv := map[string]string{}
+	if v := getenv("USHER_REDIS_URL"); v != "" {
+		cfg.Redis.URL = v
+		fromEnv["redis.url"] = "USHER_REDIS_URL"
+	}
+	if v := getenv("USHER_KEY_FILES"); v != "" {
+		cfg.Tokens.KeyFiles = splitList(v)
+		fromEnv["tokens.key_files"] = "USHER_KEY_FILES"
+	}
+	cfg.Admin.Token = getenv("USHER_ADMIN_TOKEN")
+	// A value that failed to decode was left at its default; validating it
+	// would only report the same key twice.
+	failed := map[string]bool{}
+	for _, p := range problems {
+		failed[p.Path] = true
+	}
+	for _, p := range cfg.validate() {
+		if failed[p.Path] {
+			continue
+		}
+		if env, ok := fromEnv[p.Path]; ok {
+			p.Path, p.Line = env, 0
+		} else {
+			p.Line = doc.Line(p.Path)
+		}
+		problems = append(problems, p)
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var roomID = regexp.MustCompile(`^[a-z0-9_-]{1,40}$`)
+
+// validate checks everything that decoding alone cannot, and prepares the
+// parsed forms (proxy prefixes, path patterns) the gateway runs on.
+func (c *Config) validate() config.Problems {
+	var ps config.Problems
+	checkAddr := func(key, addr string, optional bool) {
+		if addr == "" && optional {
+			return
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			ps.Add(key, "must be host:port, such as 127.0.0.1:8080 or :8080, not %q", addr)
+		}
+	}
+	checkAddr("listen", c.Listen, false)
+	checkAddr("admin_listen", c.AdminListen, true)
+	if c.AdminListen != "" && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		ps.Add("admin_listen", "must differ from listen")
+	}
+	c.trusted = nil
+	for i, s := range c.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			ps.Add(fmt.Sprintf("trusted_proxies[%d]", i), "must be a CIDR such as 10.0.0.0/8 or an address, not %q", s)
+			continue
+		}
+		c.trusted = append(c.trusted, p)
+	}
+	c.Origin.validate(&ps)
+	c.Server.validate(&ps)
+	c.Redis.validate(&ps)
+	c.Tokens.validate(&ps)
+	if c.Queue.Tick <= 0 || time.Duration(c.Queue.Tick) > 10*time.Second {
+		ps.Add("queue.tick", "must be more than 0s and at most 10s")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.Add("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		ps.Add("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	c.validateRooms(&ps)
+	return ps
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (o *OriginConfig) validate(ps *config.Problems) {
+	urls := o.URLs
+	key := "origin.urls"
+	switch {
+	case o.URL != "" && len(o.URLs) > 0:
+		ps.Add("origin", "set url or urls, not both")
+		return
+	case o.URL != "":
+		urls, key = []string{o.URL}, "origin.url"
+	case len(o.URLs) == 0:
+		ps.Add("origin.url", "is required: the address of the site behind the gateway")
+		return
+	}
+	scheme := ""
+	for i, s := range urls {
+		k := key
+		if key == "origin.urls" {
+			k = fmt.Sprintf("%s[%d]", key, i)
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			ps.Add(k, "must be http://host:port or https://host:port with no path, not %q", s)
+			continue
+		}
+		if scheme != "" && u.Scheme != scheme {
+			ps.Add(k, "all origins must use the same scheme")
+		}
+		scheme = u.Scheme
+	}
+	positive := func(k string, d config.Duration) {
+		if d <= 0 {
+			ps.Add(k, "must be more than 0s")
+		}
+	}
+	if o.MaxConns < 1 {
+		ps.Add("origin.max_conns", "must be at least 1")
+	}
+	if o.ConnWaitTimeout < 0 {
+		ps.Add("origin.conn_wait_timeout", "must not be negative")
+	}
+	positive("origin.dial_timeout", o.DialTimeout)
+	positive("origin.response_timeout", o.ResponseTimeout)
+	positive("origin.write_timeout", o.WriteTimeout)
+	positive("origin.idle_conn_timeout", o.IdleConnTimeout)
+	if o.MaxResponseHeaderBytes < 4<<10 {
+		ps.Add("origin.max_response_header_bytes", "must be at least 4KiB")
+	}
+}
+
+func (s *ServerConfig) validate(ps *config.Problems) {
+	for k, d := range map[string]config.Duration{
+		"server.read_timeout": s.ReadTimeout, "server.write_timeout": s.WriteTimeout,
+		"server.idle_timeout": s.IdleTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			ps.Add(k, "must be more than 0s")
+		}
+	}
+	if s.DrainDelay < 0 {
+		ps.Add("server.drain_delay", "must not be negative")
+	}
+	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 1<<20 {
+		ps.Add("server.max_header_bytes", "must be between 4KiB and 1MiB")
+	}
+	if s.MaxRequestBodyBytes < 0 || s.MaxRequestBodyBytes > 1<<31-1 {
+		ps.Add("server.max_request_body_bytes", "must be between 0 and 2GiB")
+	}
+	if s.Concurrency < 1 {
+		ps.Add("server.concurrency", "must be at least 1")
+	}
+}
+
+func (r *RedisConfig) validate(ps *config.Problems) {
+	if r.URL != "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			ps.Add("redis.url", "must be redis://host:port/db, rediss://… or unix://…")
+		}
+	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		ps.Add("redis.key_prefix", "must not contain { or }: they mark each room's hash tag")
+	}
+	if r.Timeout <= 0 {
+		ps.Add("redis.timeout", "must be more than 0s")
+	}
+	if r.PoolSize < 0 {
+		ps.Add("redis.pool_size", "must not be negative")
+	}
+}
+
+func (t *TokensConfig) validate(ps *config.Problems) {
+	if len(t.KeyFiles) == 0 {
+		ps.Add("tokens.key_files", "is required (or USHER_KEY_FILES): every instance must sign with the same key; create one with `usher keygen -out FILE`")
+	}
+	if t.TicketTTL < config.Duration(time.Minute) {
+		ps.Add("tokens.ticket_ttl", "must be at least 1m")
+	}
+	if t.Leeway < 0 || t.Leeway > config.Duration(5*time.Minute) {
+		ps.Add("tokens.leeway", "must be between 0s and 5m")
+	}
+	if t.CacheSize < 0 {
+		ps.Add("tokens.cache_size", "must not be negative (0 turns the cache off)")
+	}
+}
+
+func (c *Config) validateRooms(ps *config.Problems) {
+	ids := map[string]bool{}
+	routes := map[string]string{} // host+pattern -> room key
+	for i := range c.Rooms {
+		r := &c.Rooms[i]
+		key := fmt.Sprintf("rooms[%d]", i)
+		if !roomID.MatchString(r.ID) {
+			ps.Add(key+".id", "must be 1 to 40 of a-z, 0-9, _ and -, not %q", r.ID)
+		} else if ids[r.ID] {
+			ps.Add(key+".id", "%q names two rooms", r.ID)
+		}
+		ids[r.ID] = true
+		if r.Host != "" && (strings.ContainsAny(r.Host, ":/ ") || r.Host != strings.ToLower(r.Host)) {
+			ps.Add(key+".host", "must be a lower-case host name without scheme or port, not %q", r.Host)
+		}
+		if len(r.Paths) == 0 {
+			ps.Add(key+".paths", "needs at least one path pattern, such as /events/*")
+		}
+		r.patterns = nil
+		for j, s := range r.Paths {
+			pk := fmt.Sprintf("%s.paths[%d]", key, j)
+			p, err := parsePattern(s)
+			if err != nil {
+				ps.Add(pk, "%v", err)
+				continue
+			}
+			if other, dup := routes[r.Host+" "+p.String()]; dup {
+				ps.Add(pk, "%s is already protected by %s", s, other)
+			}
+			routes[r.Host+" "+p.String()] = key
+			r.patterns = append(r.patterns, p)
+		}
+		r.Policy().Check(func(field, problem string) {
+			ps.Add(key+"."+field, "%s", problem)
+		})
+	}
+}
+
+// Policy is the room's admission policy as configured.
+func (r RoomConfig) Policy() admission.Policy {
+	return admission.Policy{
+		RatePerMinute: r.RatePerMinute,
+		MaxActive:     r.MaxActive,
+		Session:       time.Duration(r.Session),
+		ClaimWindow:   time.Duration(r.ClaimWindow),
+		Mode:          admission.Mode(r.Mode),
+		State:         admission.State(r.State),
+		PollMin:       time.Duration(r.PollMin),
+		PollMax:       time.Duration(r.PollMax),
+	}
+}

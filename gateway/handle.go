@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/gateway/page"
+	"github.com/usherhq/usher/queue"
+)
+
+var internalPrefix = []byte("/_usher/")
+
+// handle is the fans' entry point: usher's own paths, then the rooms, then
+// the origin as it is.
+func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	raw := ctx.Request.URI().PathOriginal()
+	path := raw
+	if needsCanonicalizing(raw) {
+		path = canonicalPath(make([]byte, 0, len(raw)+1), raw)
+	}
+	if bytes.HasPrefix(path, internalPrefix) {
+		g.serveInternal(ctx, path[len(internalPrefix):])
+		return
+	}
+	if rm := g.router.match(ctx.Request.Header.Host(), path); rm != nil {
+		g.serveRoom(ctx, rm)
+		return
+	}
+	g.proxy.forward(ctx, nil)
+}
+
+// serveRoom lets a visitor with a pass through, and otherwise finds or makes
+// their place in line: admitted at once when the room has room, the queue
+// page when it does not.
+func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
+	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
+		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
+			g.proxy.forward(ctx, pass)
+			return
+		}
+	}
+	v, ok := g.place(ctx, rm)
+	if !ok {
+		return
+	}
+	if v.pass != "" {
+		g.proxy.forward(ctx, []byte(v.pass))
+	} else {
+		g.answerWaiting(ctx, rm, v)
+	}
+	// After the answer is in place: forwarding replaces the response.
+	g.setCookies(ctx, rm, v)
+}
+
+// visitor is a visitor's standing in a room during one request.
+type visitor struct {
+	claims admission.Claims // the ticket's claims (Seq, Visitor)
+	wait   admission.Wait
+	// ticket and pass are tokens issued during this request, to be set as
+	// cookies on the answer.
+	ticket      string
+	pass        string
+	passExpires time.Time
+}
+
+// place finds the visitor's place from their ticket, or joins them, and
+// claims their admission when the frontier has reached them. It answers the
+// request itself and returns false when the store failed.
+func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
+	var v visitor
+	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
+		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
+			v.claims = c
+		}
+	}
+	if v.claims.Seq == 0 {
+		return g.join(ctx, rm)
+	}
+	v.wait = rm.adm.Wait(v.claims.Seq)
+	if !v.wait.Offered {
+		return v, true
+	}
+	claim, err := rm.adm.Claim(g.ctx, v.claims.Seq)
+	if err != nil {
+		g.storeFailed(ctx, err)
+		return v, false
+	}
+	switch claim.Outcome {
+	case queue.Admitted:
+		return g.issuePass(ctx, rm, v, claim.Expires)
+	case queue.Ended:
+		// This place was used and its session is over: back of the line.
+		return g.join(ctx, rm)
+	default:
+		// Lapsed, or a view that ran ahead of this instance's: the visitor
+		// is at the front and asks again soon.
+		v.wait = admission.Wait{Position: 1, ETAKnown: true, PollAfter: rm.adm.Policy().PollMin}
+		return v, true
+	}
+}
+
+// join gives a visitor without a ticket a new place and a ticket cookie.
+func (g *Gateway) join(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
+	pl, err := rm.adm.Join(g.ctx)
+	if err != nil {
+		g.storeFailed(ctx, err)
+		return visitor{}, false
+	}
+	now := g.now()
+	v := visitor{claims: admission.Claims{
+		Kind:     admission.KindTicket,
+		Room:     rm.id,
+		Visitor:  admission.NewVisitorID(),
+		Seq:      pl.Seq,
+		IssuedAt: now,
+		Expires:  now.Add(time.Duration(g.cfg.Tokens.TicketTTL)),
+	}}
+	ticket, err := g.tokens.Sign(v.claims)
+	if err != nil {
+		g.internalError(ctx, "sign ticket", err)
+		return v, false
+	}
+	v.ticket = ticket
+	if pl.Admitted {
+		return g.issuePass(ctx, rm, v, pl.Expires)
+	}
+	v.wait = rm.adm.Wait(pl.Seq)
+	if v.wait.Offered {
+		// The view has not seen this join yet; the visitor is next.
+		v.wait = admission.Wait{Position: 1, ETAKnown: true, PollAfter: rm.adm.Policy().PollMin}
+	}
+	return v, true
+}
+
+// issuePass signs a pass for an admitted visitor.
+func (g *Gateway) issuePass(ctx *fasthttp.RequestCtx, rm *room, v visitor, expires time.Time) (visitor, bool) {
+	pass, err := g.tokens.Sign(admission.Claims{
+		Kind:     admission.KindPass,
+		Room:     rm.id,
+		Visitor:  v.claims.Visitor,
+		Seq:      v.claims.Seq,
+		Account:  v.claims.Account,
+		IssuedAt: g.now(),
+		Expires:  expires,
+	})
+	if err != nil {
+		g.internalError(ctx, "sign pass", err)
+		return v, false
+	}
+	v.pass, v.passExpires = pass, expires
+	return v, true
+}
+
+// setCookies sets the cookies of the tokens issued during the request.
+func (g *Gateway) setCookies(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
+	if v.ticket != "" {
+		g.setCookie(ctx, rm.ticketName, v.ticket, time.Duration(g.cfg.Tokens.TicketTTL))
+	}
+	if v.pass != "" {
+		g.setCookie(ctx, rm.passName, v.pass, v.passExpires.Sub(g.now()))
+	}
+}
+
+// setCookie sets one of usher's cookies. Max-Age, not Expires, so a visitor
+// whose clock is wrong keeps it as long as the gateway meant; Path=/ so the
+// cookie is sent everywhere in the room.
+func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value string, life time.Duration) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(name)
+	c.SetValue(value)
+	c.SetPath("/")
+	c.SetMaxAge(max(1, int((life+time.Second-1)/time.Second)))
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	c.SetSecure(!g.cfg.PlainHTTP)
+	if g.cfg.Tokens.CookieDomain != "" {
+		c.SetDomain(g.cfg.Tokens.CookieDomain)
+	}
+	ctx.Response.Header.SetCookie(c)
+}
+
+// answerWaiting answers a visitor who must wait: the queue page, inline on
+// the URL they asked for, or 429 with the status as JSON for clients that
+// asked for JSON.
+func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
+	h := &ctx.Response.Header
+	h.Set("Cache-Control", "no-store")
+	if wantsJSON(ctx) {
+		h.Set("Retry-After", strconv.Itoa(int((v.wait.PollAfter+time.Second-1)/time.Second)))
+		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+		ctx.SetContentType("application/json")
+		writeStatus(ctx, rm, v.wait, true, false)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", page.CSP())
+	eta := int64(-1)
+	if v.wait.ETAKnown {
+		eta = int64(v.wait.ETA / time.Second)
+	}
+	err := page.RenderQueue(ctx, page.Queue{
+		Room:       rm.id,
+		Title:      rm.adm.Name(),
+		State:      string(rm.adm.Policy().State),
+		Position:   v.wait.Position,
+		Ahead:      v.wait.Ahead(),
+		ETASeconds: eta,
+		PollAfter:  v.wait.PollAfter,
+		StatusURL:  rm.statusURL,
+	})
+	if err != nil {
+		g.internalError(ctx, "render queue page", err)
+	}
+}
+
+// writeStatus sets the response body to the status JSON.
+func writeStatus(ctx *fasthttp.RequestCtx, rm *room, w admission.Wait, queued, admitted bool) {
+	var buf [256]byte
+	ctx.SetBody(appendStatus(buf[:0], rm, w, queued, admitted))
+}
+
+// appendStatus appends the status JSON of the outside contract:
+// {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"}.
+// position, ahead and eta_seconds are null when unknown: without a valid
+// ticket (queued false) or, for the wait, while the room is paused.
+func appendStatus(b []byte, rm *room, w admission.Wait, queued, admitted bool) []byte {
+	b = append(b, `{"room":"`...)
+	b = append(b, rm.id...) // ids are [a-z0-9_-]: nothing to escape
+	b = append(b, `","state":"`...)
+	b = append(b, rm.adm.Policy().State...)
+	b = append(b, `","position":`...)
+	switch {
+	case admitted:
+		b = append(b, `0,"ahead":0,"eta_seconds":0`...)
+	case !queued:
+		b = append(b, `null,"ahead":null,"eta_seconds":null`...)
+	default:
+		b = strconv.AppendInt(b, w.Position, 10)
+		b = append(b, `,"ahead":`...)
+		b = strconv.AppendInt(b, w.Ahead(), 10)
+		b = append(b, `,"eta_seconds":`...)
+		if w.ETAKnown {
+			b = strconv.AppendInt(b, int64(w.ETA/time.Second), 10)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	b = append(b, `,"admitted":`...)
+	b = strconv.AppendBool(b, admitted)
+	b = append(b, `,"poll_after_ms":`...)
+	b = strconv.AppendInt(b, int64(w.PollAfter/time.Millisecond), 10)
+	return append(b, "}\n"...)
+}
+
+// storeFailed answers a visitor whose place could not be read or made
+// because the queue store did not answer: joins fail closed.
+func (g *Gateway) storeFailed(ctx *fasthttp.RequestCtx, err error) {
+	g.log.Error("queue store call failed", "err", err)
+	writeError(ctx, page.Error{
+		Status:     fasthttp.StatusServiceUnavailable,
+		Title:      "The queue is not available",
+		Message:    "We cannot give out places in line right now. Nobody is let through in the meantime, so you lose nothing by waiting.",
+		RetryAfter: 5 * time.Second,
+	})
+}
+
+func (g *Gateway) internalError(ctx *fasthttp.RequestCtx, what string, err error) {
+	g.log.Error(what, "err", err)
+	ctx.Response.Reset()
+	writeError(ctx, page.Error{Status: fasthttp.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again in a moment.", RetryAfter: 5 * time.Second})
+}

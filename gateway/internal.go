@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"github.com/valyala/fasthttp"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/gateway/page"
+	"github.com/usherhq/usher/queue"
+)
+
+// serveInternal serves usher's own paths under /_usher/.
+func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) {
+	switch string(name) {
+	case "status":
+		g.serveStatus(ctx)
+	case "jwks.json":
+		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
+		ctx.SetContentType("application/json")
+		ctx.SetBody(g.keys.JWKS())
+	case "healthz":
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "readyz":
+		g.serveReady(ctx)
+	default:
+		writeError(ctx, page.Error{Status: fasthttp.StatusNotFound, Title: "Not found", Message: "There is nothing at this address."})
+	}
+}
+
+// serveReady fails while the queue store does not answer and from the moment
+// the gateway starts to stop, so a load balancer sends visitors elsewhere.
+func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	switch {
+	case g.draining.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("stopping\n")
+	case !g.storeOK.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("queue store not answering\n")
+	default:
+		ctx.SetBodyString("ready\n")
+	}
+}
+
+// serveStatus answers GET /_usher/status?room=R from the visitor's cookies
+// and this instance's view of the room; the store is called only to claim an
+// admission whose offer has reached the visitor. It never joins: a visitor
+// without a ticket gets nulls, and joins by asking for the protected page.
+func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	rm := g.rooms[string(ctx.QueryArgs().Peek("room"))]
+	if rm == nil {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
+		return
+	}
+	ctx.SetContentType("application/json")
+	pollMin := admission.Wait{PollAfter: rm.adm.Policy().PollMin}
+	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
+		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
+			writeStatus(ctx, rm, pollMin, true, true)
+			return
+		}
+	}
+	var v visitor
+	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
+		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
+			v.claims = c
+		}
+	}
+	if v.claims.Seq == 0 {
+		writeStatus(ctx, rm, pollMin, false, false)
+		return
+	}
+	v.wait = rm.adm.Wait(v.claims.Seq)
+	if v.wait.Offered {
+		claim, err := rm.adm.Claim(g.ctx, v.claims.Seq)
+		switch {
+		case err != nil:
+			// The store did not answer: the place is safe in the ticket;
+			// say "next" and ask again shortly.
+			g.log.Error("claim failed", "room", rm.id, "err", err)
+			v.wait = admission.Wait{Position: 1, PollAfter: rm.adm.Policy().PollMin}
+		case claim.Outcome == queue.Admitted:
+			var ok bool
+			if v, ok = g.issuePass(ctx, rm, v, claim.Expires); !ok {
+				return
+			}
+			g.setCookies(ctx, rm, v)
+			writeStatus(ctx, rm, pollMin, true, true)
+			return
+		case claim.Outcome == queue.Ended:
+			writeStatus(ctx, rm, pollMin, false, false)
+			return
+		default:
+			v.wait = admission.Wait{Position: 1, ETAKnown: true, PollAfter: rm.adm.Policy().PollMin}
+		}
+	}
+	writeStatus(ctx, rm, v.wait, true, false)
+}

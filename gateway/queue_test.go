@@ -1,0 +1,371 @@
+package gateway
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usherhq/usher/config"
+)
+
+// status is the status JSON of the outside contract.
+type status struct {
+	Room        string `json:"room"`
+	State       string `json:"state"`
+	Position    *int64 `json:"position"`
+	Ahead       *int64 `json:"ahead"`
+	ETASeconds  *int64 `json:"eta_seconds"`
+	Admitted    bool   `json:"admitted"`
+	PollAfterMS int64  `json:"poll_after_ms"`
+}
+
+func (b *browser) status(g *testGateway) status {
+	b.t.Helper()
+	resp, body := b.get(g.URL+"/_usher/status?room=sale", "Accept", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("status: %d %s", resp.StatusCode, body)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		b.t.Errorf("status Cache-Control = %q, want no-store", cc)
+	}
+	var s status
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		b.t.Fatalf("status body %q: %v", body, err)
+	}
+	return s
+}
+
+func (s status) position(t *testing.T) int64 {
+	t.Helper()
+	if s.Position == nil || s.Ahead == nil {
+		t.Fatalf("status has no position: %+v", s)
+	}
+	if *s.Ahead != *s.Position-1 {
+		t.Errorf("ahead %d with position %d", *s.Ahead, *s.Position)
+	}
+	return *s.Position
+}
+
+// join makes b join the room through the protected page and checks that it
+// was queued, not admitted.
+func (b *browser) join(g *testGateway) {
+	b.t.Helper()
+	resp, body := b.get(g.URL + "/events/1")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "in line") {
+		b.t.Fatalf("join: %d, want the queue page; body starts %.200q", resp.StatusCode, body)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		b.t.Errorf("queue page Cache-Control = %q, want no-store", cc)
+	}
+}
+
+// TestPlaceIsKept: refresh, second tab, second instance, restart; and a place
+// never moves backwards.
+func TestPlaceIsKept(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			keys := newKeys(t)
+			o := newOrigin(t, nil)
+			setup := gatewaySetup{keys: keys, clock: clk, origin: o.URL, store: kind.open(t, clk.Now),
+				room: func(r *RoomConfig) { r.RatePerMinute = 60 }}
+			a, stopA := startGateway(t, setup)
+
+			// A line ahead: the first joiners take the budget of the empty room.
+			for range 20 {
+				newBrowser(t).get(a.URL + "/events/")
+			}
+			fan := newBrowser(t)
+			fan.join(a)
+			a.tick(t) // the view every instance refreshes each tick
+			first := fan.status(a).position(t)
+			if first < 2 {
+				t.Fatalf("position %d: the fan should wait behind the line", first)
+			}
+
+			// A refresh and a second tab share the cookie jar: same place.
+			fan.join(a)
+			if p := fan.status(a).position(t); p != first {
+				t.Errorf("after a refresh: position %d, want %d", p, first)
+			}
+
+			// A second instance on the same store answers the same.
+			setup.store = kind.open(t, clk.Now)
+			b, _ := startGateway(t, setup)
+			if p := fan.status(b).position(t); p != first {
+				t.Errorf("through a second instance: position %d, want %d", p, first)
+			}
+
+			// Time passes; the line moves; the place only ever moves forward,
+			// whichever instance answers.
+			last := first
+			for i := range 6 {
+				clk.Advance(time.Second)
+				a.tick(t)
+				b.tick(t)
+				g := a
+				if i%2 == 1 {
+					g = b
+				}
+				p := fan.status(g).position(t)
+				if p > last {
+					t.Fatalf("position moved backwards: %d after %d", p, last)
+				}
+				last = p
+			}
+			if last >= first {
+				t.Fatalf("the line did not move: position %d after %d", last, first)
+			}
+
+			// A restart of the gateway loses nothing: the place is in the
+			// store and the ticket.
+			stopA()
+			setup.store = kind.open(t, clk.Now)
+			a2, _ := startGateway(t, setup)
+			if p := fan.status(a2).position(t); p != last {
+				t.Errorf("after a restart: position %d, want %d", p, last)
+			}
+		})
+	}
+}
+
+// TestAdmittedInArrivalOrder: 1,000 visitors who join one after another are
+// admitted in exactly that order, polling in any order.
+func TestAdmittedInArrivalOrder(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			o := newOrigin(t, nil)
+			g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: kind.open(t, clk.Now),
+				room: func(r *RoomConfig) { r.RatePerMinute, r.MaxActive, r.State = 6000, 100_000, "paused" }})
+			// Paused while they arrive, so that nobody is admitted on joining.
+			const n = 1000
+			fans := make([]*browser, n)
+			for i := range fans {
+				fans[i] = newBrowser(t)
+				fans[i].join(g)
+				if p := fans[i].status(g).position(t); p != int64(i+1) {
+					t.Fatalf("fan %d joined at position %d", i+1, p)
+				}
+			}
+			p := g.ctrl.Room("sale").Policy()
+			p.State = "open"
+			g.ctrl.Room("sale").SetPolicy(p)
+
+			admittedAt := make([]int, n) // round in which each fan got through
+			rng := rand.New(rand.NewPCG(1, 2))
+			for round := 1; round <= 40; round++ {
+				clk.Advance(time.Second)
+				g.tick(t)
+				for _, i := range rng.Perm(n) {
+					if admittedAt[i] == 0 && fans[i].status(g).Admitted {
+						admittedAt[i] = round
+					}
+				}
+				// Everyone admitted so far is exactly the first k arrivals.
+				k := 0
+				for k < n && admittedAt[k] != 0 {
+					k++
+				}
+				for i := k; i < n; i++ {
+					if admittedAt[i] != 0 {
+						t.Fatalf("round %d: fan %d admitted while fan %d, who came earlier, still waits", round, i+1, k+1)
+					}
+				}
+				if k == n {
+					return
+				}
+			}
+			t.Fatal("not everyone was admitted")
+		})
+	}
+}
+
+// TestRateAndCapacity: admissions per minute follow rate_per_minute within
+// 10 % while enough visitors wait, and live passes never exceed max_active.
+func TestRateAndCapacity(t *testing.T) {
+	tests := []struct {
+		name      string
+		maxActive int
+		minutes   int
+	}{
+		// Capacity to spare: the rate alone sets the pace.
+		{"rate", 100_000, 4},
+		// Capacity binds after 150; places free up as sessions end.
+		{"capacity", 150, 5},
+	}
+	const rate, session = 120, 2 * time.Minute
+	for _, kind := range storeKinds(t) {
+		for _, tt := range tests {
+			t.Run(kind.name+"/"+tt.name, func(t *testing.T) {
+				clk := newClock()
+				o := newOrigin(t, nil)
+				g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: kind.open(t, clk.Now),
+					room: func(r *RoomConfig) {
+						r.RatePerMinute, r.MaxActive, r.Session, r.State = rate, tt.maxActive, config.Duration(session), "paused"
+					}})
+				n := rate*tt.minutes + 60
+				fans := make([]*browser, n)
+				for i := range fans {
+					fans[i] = newBrowser(t)
+					fans[i].join(g)
+				}
+				p := g.ctrl.Room("sale").Policy()
+				p.State = "open"
+				g.ctrl.Room("sale").SetPolicy(p)
+
+				passEnds := make([]time.Time, n)
+				next := 0 // fans before next have been admitted
+				perMinute := make([]int, tt.minutes)
+				for sec := 1; sec <= tt.minutes*60; sec++ {
+					clk.Advance(time.Second)
+					g.tick(t)
+					served := g.ctrl.Room("sale").View().Served
+					// Every offered fan claims at once, as a browser that
+					// polls does.
+					for next < n && int64(next+1) <= served {
+						if !fans[next].status(g).Admitted {
+							t.Fatalf("fan %d was offered admission but not admitted", next+1)
+						}
+						passEnds[next] = clk.Now().Add(session)
+						perMinute[(sec-1)/60]++
+						next++
+					}
+					live := 0
+					for _, end := range passEnds[:next] {
+						if end.After(clk.Now()) {
+							live++
+						}
+					}
+					if live > tt.maxActive {
+						t.Fatalf("second %d: %d live passes, more than max_active %d", sec, live, tt.maxActive)
+					}
+				}
+				t.Logf("admissions per minute: %v", perMinute)
+				if tt.maxActive > n {
+					for m, got := range perMinute {
+						if got < rate*9/10 || got > rate*11/10 {
+							t.Errorf("minute %d: %d admissions, want %d ± 10%%", m, got, rate)
+						}
+					}
+					return
+				}
+				if got := perMinute[0]; got < rate*9/10 || got > rate*11/10 {
+					t.Errorf("minute 0: %d admissions, want %d ± 10%%", got, rate)
+				}
+				if next <= tt.maxActive {
+					t.Errorf("only %d admitted in %d minutes: ended sessions did not free places", next, tt.minutes)
+				}
+			})
+		}
+	}
+}
+
+// TestBadTokensAreNoTokens: a tampered, expired, wrong-room, wrong-kind,
+// alg-none or unknown-kid pass is treated as no pass: the visitor sees the
+// queue page, never an error, and the origin sees nothing.
+func TestBadTokensAreNoTokens(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			keys := newKeys(t)
+			o := newOrigin(t, nil)
+			g, _ := startGateway(t, gatewaySetup{keys: keys, clock: clk, origin: o.URL, store: kind.open(t, clk.Now),
+				room: func(r *RoomConfig) { r.State = "paused" }})
+			for name, token := range badPasses(t, keys, clk) {
+				t.Run(name, func(t *testing.T) {
+					for _, cookie := range []string{"usher_pass_sale", "usher_ticket_sale"} {
+						b := newBrowser(t)
+						resp, body := b.get(g.URL+"/events/1", "Cookie", cookie+"="+token)
+						if resp.StatusCode != http.StatusOK || !strings.Contains(body, "in line") {
+							t.Errorf("%s=%s: status %d, want the queue page", cookie, name, resp.StatusCode)
+						}
+					}
+				})
+			}
+			if _, _, hits := o.lastRequest(); hits != 0 {
+				t.Errorf("the origin was reached %d times without a valid pass", hits)
+			}
+		})
+	}
+}
+
+// TestWaitingClientsGetJSON: a client that asks for JSON gets 429 with
+// Retry-After and the status body.
+func TestWaitingClientsGetJSON(t *testing.T) {
+	clk := newClock()
+	o := newOrigin(t, nil)
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: storeKinds(t)[0].open(t, clk.Now),
+		room: func(r *RoomConfig) { r.State = "paused" }})
+	b := newBrowser(t)
+	resp, body := b.get(g.URL+"/api/events", "Accept", "application/json")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", resp.StatusCode)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q", ra)
+	}
+	var s status
+	if err := json.Unmarshal([]byte(body), &s); err != nil || s.Room != "sale" || s.State != "paused" || s.Position == nil || *s.Position != 1 || s.ETASeconds != nil || s.Admitted {
+		t.Errorf("body %s: %+v %v", body, s, err)
+	}
+	// The same client keeps its place through the status URL.
+	if p := b.status(g).position(t); p != 1 {
+		t.Errorf("status position %d, want 1", p)
+	}
+	// Without a ticket the status says so with nulls, and joins nobody.
+	s = newBrowser(t).status(g)
+	if s.Position != nil || s.Ahead != nil || s.Admitted {
+		t.Errorf("status without a ticket: %+v", s)
+	}
+	g.tick(t)
+	if joined := g.ctrl.Room("sale").View().Joined; joined != 1 {
+		t.Errorf("%d joined, want 1: status must not join", joined)
+	}
+	// An unknown room is a 404.
+	r, _ := b.get(g.URL+"/_usher/status?room=nope", "Accept", "application/json")
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown room: %d", r.StatusCode)
+	}
+}
+
+// TestAdmittedOnArrival: in a room with room to spare the first visitor goes
+// straight through, with a pass the origin receives.
+func TestAdmittedOnArrival(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			o := newOrigin(t, nil)
+			g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: kind.open(t, clk.Now)})
+			b := newBrowser(t)
+			resp, body := b.get(g.URL + "/events/7?x=1")
+			if resp.StatusCode != http.StatusOK || body != "origin /events/7?x=1" {
+				t.Fatalf("got %d %q, want the origin's page", resp.StatusCode, body)
+			}
+			var pass string
+			for _, c := range resp.Cookies() {
+				if c.Name == "usher_pass_sale" {
+					pass = c.Value
+					if !c.HttpOnly || c.MaxAge != int((10*time.Minute)/time.Second) || c.Path != "/" || c.SameSite != http.SameSiteLaxMode {
+						t.Errorf("pass cookie attributes: %+v", c)
+					}
+				}
+			}
+			if pass == "" {
+				t.Fatal("no pass cookie set")
+			}
+			req, _, _ := o.lastRequest()
+			if got := req.Header.Get("X-Usher-Pass"); got != pass {
+				t.Errorf("origin got X-Usher-Pass %q, want the pass", got)
+			}
+			if s := b.status(g); !s.Admitted || *s.Position != 0 {
+				t.Errorf("status after admission: %+v", s)
+			}
+		})
+	}
+}

@@ -1,0 +1,327 @@
+// Command usher is a virtual waiting room for ticket on-sales.
+//
+//	usher demo      everything in one process, no server needed
+//	usher gateway   the waiting room in front of a venue's site
+//	usher keygen    a new Ed25519 signing key for tickets and passes
+//	usher version   the version of this binary
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/demo"
+	"github.com/usherhq/usher/gateway"
+	"github.com/usherhq/usher/queue"
+	"github.com/usherhq/usher/queue/memory"
+	queueredis "github.com/usherhq/usher/queue/redis"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "usher:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: usher <command> [flags]
+
+commands:
+  demo      run the whole system in one process, with no server needed
+  gateway   run the waiting room in front of a site: usher gateway -config FILE [-check]
+  keygen    write a new signing key: usher keygen -out FILE
+  version   print the version
+
+Run usher <command> -h for the flags of a command.
+`
+
+// run is the whole program; main only gives it the process's context,
+// arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr, nil)
+	case "gateway":
+		return runGateway(ctx, args[1:], getenv, stdout, stderr)
+	case "keygen":
+		return runKeygen(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "usher", version())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: must be debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: must be json or text", format)
+}
+
+func runGateway(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the configuration file (required)")
+	check := fs.Bool("check", false, "validate the configuration and its key files, then exit")
+	logFormat := fs.String("log-format", "", "json or text (default: the config's log.format)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the config's log.level)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fs.Usage()
+		return errors.New("gateway: -config is required")
+	}
+	cfg, err := gateway.LoadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	keys, err := admission.LoadKeySet(cfg.Tokens.KeyFiles...)
+	if err != nil {
+		return fmt.Errorf("config %s: tokens.key_files: %w", *path, err)
+	}
+	if *check {
+		fmt.Fprintf(stdout, "config %s is valid: %d room(s), signing key %s\n", *path, len(cfg.Rooms), keys.SigningKID())
+		return nil
+	}
+	format, level := cfg.Log.Format, cfg.Log.Level
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	if *logLevel != "" {
+		level = *logLevel
+	}
+	log, err := newLogger(stderr, format, level)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg.Redis, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return serve(ctx, cfg, gateway.Options{Store: store, Keys: keys, Logger: log}, nil)
+}
+
+// openStore connects to Redis when the config names it, and otherwise keeps
+// the queue in this process's memory.
+func openStore(rc gateway.RedisConfig, log *slog.Logger) (queue.Store, error) {
+	if rc.URL == "" {
+		log.Warn("no redis configured: the queue lives in this process's memory and serves this one instance only")
+		return memory.New(memory.Options{}), nil
+	}
+	opts, err := goredis.ParseURL(rc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	if rc.PoolSize > 0 {
+		opts.PoolSize = rc.PoolSize
+	}
+	timeout := time.Duration(rc.Timeout)
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
+	s, err := queueredis.New(goredis.NewClient(opts), queueredis.Options{Prefix: rc.KeyPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	log.Info("queue store: redis", "addr", opts.Addr, "db", opts.DB, "key_prefix", rc.KeyPrefix)
+	return s, nil
+}
+
+// serve runs a gateway on the configured listeners until ctx ends. extra,
+// if not nil, runs beside it (the demo's origin and crowd) and learns the
+// addresses the gateway listens on.
+func serve(ctx context.Context, cfg *gateway.Config, opts gateway.Options, extra func(ctx context.Context, g *gateway.Gateway, addr, adminAddr string) error) error {
+	g, err := gateway.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listen: %w", err)
+		}
+	}
+	adminAddr := ""
+	if adminLn != nil {
+		adminAddr = adminLn.Addr().String()
+	}
+	opts.Logger.Info("gateway listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "rooms", len(cfg.Rooms))
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() error { return g.Run(gctx, ln, adminLn) })
+	if extra != nil {
+		grp.Go(func() error { return extra(gctx, g, ln.Addr().String(), adminAddr) })
+	}
+	return grp.Wait()
+}
+
+func runKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the file to write the private key to (PEM, mode 0600; never overwritten)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return errors.New("keygen: -out is required")
+	}
+	key, err := admission.GenerateKey()
+	if err != nil {
+		return err
+	}
+	pem, err := admission.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if _, err := f.Write(pem); err != nil {
+		f.Close()
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (kid %s)\n", *out, admission.NewKeySet(key).SigningKID())
+	return nil
+}
+
+// runDemo runs everything in one process: the gateway with an in-memory
+// queue and a generated key, in front of the demo site, with a simulated
+// crowd in line. ready, if not nil, learns where it listens once it does.
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- demoAddrs) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "the address fans open")
+	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "the operators' address (metrics and admin API)")
+	crowd := fs.Int("crowd", 40, "simulated fans who join the line before you")
+	logFormat := fs.String("log-format", "text", "json or text")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	key, err := admission.GenerateKey()
+	if err != nil {
+		return err
+	}
+	keys := admission.NewKeySet(key)
+	log.Info("generated a signing key for this run only: passes end when the demo stops", "kid", keys.SigningKID())
+
+	originLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo origin: %w", err)
+	}
+	originTokens := admission.NewTokens(nil, keys, admission.TokenOptions{})
+	origin := &http.Server{Handler: demo.Origin(originTokens, "demo"), ReadHeaderTimeout: 10 * time.Second}
+
+	cfg, err := demoConfig(*listen, *adminListen, "http://"+originLn.Addr().String(), getenv)
+	if err != nil {
+		return err
+	}
+	store := memory.New(memory.Options{})
+	defer store.Close()
+	extra := func(ctx context.Context, g *gateway.Gateway, addr, adminAddr string) error {
+		grp, gctx := errgroup.WithContext(ctx)
+		grp.Go(func() error {
+			if err := origin.Serve(originLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("demo origin: %w", err)
+			}
+			return nil
+		})
+		grp.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return origin.Shutdown(sctx)
+		})
+		if *crowd > 0 {
+			grp.Go(func() error {
+				return demo.Crowd{Room: g.Controller().Room("demo"), Size: *crowd, Log: log}.Run(gctx)
+			})
+		}
+		fmt.Fprintf(stdout, "usher demo is running.\n  open   http://%s/events/   (the waiting room)\n  or     http://%s/           (the site, outside any room)\n  admin  http://%s/metrics\nPress Ctrl-C to stop.\n", addr, addr, adminAddr)
+		if ready != nil {
+			ready <- demoAddrs{g, addr, adminAddr}
+		}
+		return grp.Wait()
+	}
+	return serve(ctx, cfg, gateway.Options{Store: store, Keys: keys, Logger: log}, extra)
+}
+
+// demoAddrs tells a test where a demo it started listens.
+type demoAddrs struct {
+	g               *gateway.Gateway
+	addr, adminAddr string
+}
+
+// demoYAML is the demo's configuration: one room, demo, protecting
+// /events/* and /api/*, open, 60 admissions a minute, 100 active at most,
+// 10-minute sessions, over plain HTTP.
+//
+//go:embed configs/demo.yaml
+var demoYAML []byte
+
+// demoConfig is configs/demo.yaml with the demo's addresses.
+func demoConfig(listen, adminListen, originURL string, getenv func(string) string) (*gateway.Config, error) {
+	cfg, err := gateway.ParseConfig(demoYAML, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	cfg.Listen, cfg.AdminListen, cfg.Origin.URL = listen, adminListen, originURL
+	return gateway.CheckConfig(*cfg, getenv)
+}

@@ -1,0 +1,416 @@
+// Package memory keeps waiting lines in the process's memory.
+//
+// It serves one gateway instance only: two processes with their own
+// memory.Store hand out the same arrival numbers and admit past each other's
+// limits. Use queue/redis when more than one instance fronts a room. State is
+// lost when the process exits, and a room's state lives as long as the Store.
+package memory
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/usherhq/usher/queue"
+)
+
+var _ queue.Store = (*Store)(nil)
+
+// Options configures a Store.
+type Options struct {
+	// Now is the store's clock. Nil means time.Now; tests inject a fake one.
+	Now func() time.Time
+}
+
+// Store is an in-memory queue.Store. The zero value is not usable; call New.
+type Store struct {
+	now func() time.Time
+
+	mu    sync.RWMutex
+	rooms map[string]*room
+}
+
+// New returns an empty Store.
+func New(opts Options) *Store {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{now: now, rooms: make(map[string]*room)}
+}
+
+// errEmptyRoom rejects the one room id that cannot be a key in any store.
+var errEmptyRoom = errors.New("empty room id")
+
+// Join gives a new visitor the next arrival number and admits them at once
+// when nobody waits ahead and lim allows it.
+func (s *Store) Join(ctx context.Context, id string, lim queue.Limits) (queue.Place, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Place{}, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	r.joined++
+	seq := r.joined
+	// While anyone waits ahead, a join is one counter increment: it is the
+	// hottest write of an on-sale and must not touch the rest of the room.
+	if !lim.Admit || r.served != seq-1 {
+		return queue.Place{Seq: seq}, nil
+	}
+	now := s.now().UnixMilli()
+	l := normalize(lim)
+	r.settle(now, l)
+	if r.tokens < 1 || r.free(l) < 1 {
+		return queue.Place{Seq: seq}, nil
+	}
+	r.served = seq
+	r.tokens--
+	exp := r.admit(seq, now, l)
+	return queue.Place{Seq: seq, Admitted: true, Expires: time.UnixMilli(exp)}, nil
+}
+
+// Claim turns the offer made to seq into an admission, or answers why it
+// cannot.
+func (s *Store) Claim(ctx context.Context, id string, seq int64, lim queue.Limits) (queue.Claim, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Claim{}, err
+	}
+	r := s.lookup(id)
+	if r == nil {
+		return queue.Claim{Outcome: queue.NotOffered}, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	if seq < 1 || seq > r.served {
+		return queue.Claim{Outcome: queue.NotOffered}, nil
+	}
+	now := s.now().UnixMilli()
+	if r.claimed.has(seq) {
+		if exp, ok := r.active[seq]; ok && exp > now {
+			return queue.Claim{Outcome: queue.Admitted, Expires: time.UnixMilli(exp)}, nil
+		}
+		return queue.Claim{Outcome: queue.Ended}, nil
+	}
+
+	l := normalize(lim)
+	r.settle(now, l)
+	if !r.takeOffer(seq, now) {
+		// The offer lapsed: a late claim spends fresh budget, as if the
+		// visitor were offered again at the front of the line.
+		if !l.admit || r.tokens < 1 || r.free(l) < 1 {
+			return queue.Claim{Outcome: queue.Lapsed}, nil
+		}
+		r.tokens--
+	}
+	exp := r.admit(seq, now, l)
+	return queue.Claim{Outcome: queue.Admitted, Expires: time.UnixMilli(exp), First: true}, nil
+}
+
+// Advance settles the room and, if lim.Admit, offers admission to as many
+// waiting visitors as budget, capacity and the line allow.
+func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue.Snapshot, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Snapshot{}, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	now := s.now().UnixMilli()
+	l := normalize(lim)
+	r.settle(now, l)
+	var n int64
+	if l.admit {
+		n = max(0, min(r.free(l), r.joined-r.served))
+		// Compare as floats: tokens may be huge or infinite, and converting
+		// such a float to an integer is undefined.
+		if t := math.Floor(r.tokens); float64(n) > t {
+			n = int64(t)
+		}
+	}
+	if n > 0 {
+		r.batches = append(r.batches, batch{
+			from:     r.served + 1,
+			to:       r.served + n,
+			deadline: now + l.window,
+			left:     n,
+		})
+		r.served += n
+		r.pending += n
+		r.tokens -= float64(n)
+	}
+	snap := r.snapshot(now)
+	snap.Offered = int(n)
+	return snap, nil
+}
+
+// Snapshot reads a room's counters without changing anything. A room never
+// used answers zeros.
+func (s *Store) Snapshot(ctx context.Context, id string) (queue.Snapshot, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Snapshot{}, err
+	}
+	now := s.now().UnixMilli()
+	r := s.lookup(id)
+	if r == nil {
+		return queue.Snapshot{At: time.UnixMilli(now)}, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snapshot(now), nil
+}
+
+// Ping reports whether the store answers; memory always does.
+func (s *Store) Ping(ctx context.Context) error {
+	return ctx.Err()
+}
+
+// Close does nothing: the store holds no connections. Rooms stay readable.
+func (s *Store) Close() error {
+	return nil
+}
+
+func check(ctx context.Context, id string) error {
+	if id == "" {
+		return errEmptyRoom
+	}
+	return ctx.Err()
+}
+
+// lookup returns the room or nil if it was never used, so reads and claims
+// on unknown rooms leave no trace.
+func (s *Store) lookup(id string) *room {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rooms[id]
+}
+
+// room returns the room, creating it on first use.
+func (s *Store) room(id string) *room {
+	if r := s.lookup(id); r != nil {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		r = &room{active: make(map[int64]int64)}
+		s.rooms[id] = r
+	}
+	return r
+}
+
+// limits is queue.Limits in the units the room computes with: milliseconds,
+// and rates that cannot run the budget backwards.
+type limits struct {
+	admit     bool
+	rate      float64
+	burst     float64
+	maxActive int64
+	session   int64
+	window    int64
+}
+
+func normalize(lim queue.Limits) limits {
+	l := limits{
+		admit:     lim.Admit,
+		rate:      lim.RatePerMinute,
+		burst:     lim.Burst,
+		maxActive: int64(lim.MaxActive),
+		session:   lim.Session.Milliseconds(),
+		window:    lim.ClaimWindow.Milliseconds(),
+	}
+	// Written as negations so that NaN falls back too.
+	if !(l.rate > 0) {
+		l.rate = 0
+	}
+	if !(l.burst >= 1) {
+		l.burst = 1
+	}
+	return l
+}
+
+// batch is the offer made by one Advance: seqs from..to, of which left are
+// neither claimed nor lapsed, claimable until deadline (ms).
+type batch struct {
+	from, to, deadline, left int64
+}
+
+// room is one waiting line. Times are milliseconds since the Unix epoch.
+type room struct {
+	mu sync.Mutex
+
+	joined, served int64
+	tokens         float64
+	tokensAt       int64 // 0 until the room's first settle
+	pending        int64 // sum of left over batches
+	admitted       int64
+
+	claimed  bitset
+	active   map[int64]int64 // seq -> admission expiry
+	expiries expiryHeap      // the same entries, soonest expiry first
+	batches  []batch         // ascending by to
+}
+
+// settle brings the room to now: it refills the budget, hands the budget and
+// capacity of lapsed offers back, and drops expired admissions.
+func (r *room) settle(now int64, l limits) {
+	if r.tokensAt == 0 {
+		r.tokens, r.tokensAt = l.burst, now
+	} else {
+		if r.tokens < l.burst {
+			// The conversion forbids fusing this into the addition below,
+			// which keeps the result bit-identical to the Redis store.
+			gain := float64(float64(max(0, now-r.tokensAt)) / 60000 * l.rate)
+			r.tokens = min(l.burst, r.tokens+gain)
+		}
+		r.tokensAt = max(r.tokensAt, now)
+	}
+
+	for len(r.batches) > 0 && r.batches[0].deadline <= now {
+		b := r.batches[0]
+		r.tokens += float64(b.left)
+		r.pending -= b.left
+		r.batches = r.batches[1:]
+	}
+
+	for len(r.expiries) > 0 && r.expiries[0].expiry <= now {
+		delete(r.active, r.expiries.pop().seq)
+	}
+}
+
+// free is the capacity left for new admissions and offers.
+func (r *room) free(l limits) int64 {
+	return l.maxActive - int64(len(r.active)) - r.pending
+}
+
+// takeOffer spends seq's place in its live batch, if it has one.
+func (r *room) takeOffer(seq, now int64) bool {
+	i := sort.Search(len(r.batches), func(i int) bool { return r.batches[i].to >= seq })
+	if i == len(r.batches) {
+		return false
+	}
+	b := &r.batches[i]
+	if b.from > seq || b.deadline <= now {
+		return false
+	}
+	b.left--
+	r.pending--
+	if b.left == 0 {
+		r.batches = append(r.batches[:i], r.batches[i+1:]...)
+	}
+	return true
+}
+
+// admit records seq's admission and returns its expiry.
+func (r *room) admit(seq, now int64, l limits) int64 {
+	exp := now + l.session
+	r.claimed.set(seq)
+	r.active[seq] = exp
+	r.expiries.push(expiry{expiry: exp, seq: seq})
+	r.admitted++
+	return exp
+}
+
+// snapshot counts only what is live at now, without settling, so that it
+// reads the same as a settle would leave it.
+func (r *room) snapshot(now int64) queue.Snapshot {
+	var pending int64
+	for _, b := range r.batches {
+		if b.deadline > now {
+			pending += b.left
+		}
+	}
+	return queue.Snapshot{
+		Joined:        r.joined,
+		Served:        r.served,
+		Active:        len(r.active) - r.expiries.countDue(now),
+		Pending:       int(pending),
+		AdmittedTotal: r.admitted,
+		At:            time.UnixMilli(now),
+	}
+}
+
+// bitset is a set of positive seqs.
+type bitset []uint64
+
+func (b bitset) has(seq int64) bool {
+	i := uint64(seq) / 64
+	return i < uint64(len(b)) && b[i]&(1<<(uint64(seq)%64)) != 0
+}
+
+func (b *bitset) set(seq int64) {
+	i := uint64(seq) / 64
+	for uint64(len(*b)) <= i {
+		*b = append(*b, 0)
+	}
+	(*b)[i] |= 1 << (uint64(seq) % 64)
+}
+
+type expiry struct {
+	expiry, seq int64
+}
+
+// expiryHeap is a binary min-heap on expiry. Sessions change with policy, so
+// admissions do not expire in the order they were made.
+type expiryHeap []expiry
+
+func (h *expiryHeap) push(e expiry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p].expiry <= s[i].expiry {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *expiryHeap) pop() expiry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(s) {
+			break
+		}
+		if c+1 < len(s) && s[c+1].expiry < s[c].expiry {
+			c++
+		}
+		if s[i].expiry <= s[c].expiry {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
+	return top
+}
+
+// countDue counts entries with expiry <= now. The heap order means they form
+// a subtree at the root, so the walk visits only them and their children.
+func (h expiryHeap) countDue(now int64) int {
+	n := 0
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(h) || h[i].expiry > now {
+			continue
+		}
+		n++
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return n
+}

@@ -1,0 +1,157 @@
+package queuetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/usherhq/usher/queue"
+)
+
+// A walker plays a room's visitors and operator at random, from a fixed
+// seed: it joins, advances the line, claims offers (some visitors never
+// come back), repeats claims, claims places that were never offered, pauses
+// the room and moves the clock.
+type walker struct {
+	rng *rand.Rand
+	lim queue.Limits
+
+	joined, served int64
+	firsts         int64   // admissions, at join or by claim
+	offered        []int64 // offered seqs whose visitors will claim them
+	admitted       []int64
+}
+
+// walkLimits is small enough that budget and capacity both bind often.
+func walkLimits() queue.Limits {
+	return queue.Limits{
+		Admit:         true,
+		RatePerMinute: 30,
+		Burst:         3,
+		MaxActive:     5,
+		Session:       30 * time.Second,
+		ClaimWindow:   20 * time.Second,
+	}
+}
+
+func newWalker(seed uint64, lim queue.Limits) *walker {
+	return &walker{rng: rand.New(rand.NewPCG(seed, seed)), lim: lim}
+}
+
+type kind int
+
+const (
+	joinVisitor kind = iota
+	advanceLine
+	claimSeq
+	stepClock
+)
+
+// action is one step of a walk.
+type action struct {
+	kind kind
+	lim  queue.Limits
+	seq  int64         // claimSeq only
+	d    time.Duration // stepClock only
+}
+
+func (a action) String() string {
+	switch a.kind {
+	case joinVisitor:
+		return fmt.Sprintf("join(admit %t)", a.lim.Admit)
+	case advanceLine:
+		return fmt.Sprintf("advance(admit %t)", a.lim.Admit)
+	case claimSeq:
+		return fmt.Sprintf("claim(%d, admit %t)", a.seq, a.lim.Admit)
+	}
+	return fmt.Sprintf("clock +%v", a.d)
+}
+
+// next picks the next action. The room is paused (Admit false) now and
+// then, and its policy changes every fifty steps or so.
+func (w *walker) next() action {
+	if w.rng.IntN(50) == 0 {
+		w.changePolicy()
+	}
+	lim := w.lim
+	lim.Admit = w.rng.IntN(10) < 8
+	switch r := w.rng.IntN(100); {
+	case r < 30:
+		return action{kind: joinVisitor, lim: lim}
+	case r < 50:
+		return action{kind: advanceLine, lim: lim}
+	case r < 85:
+		return action{kind: claimSeq, lim: lim, seq: w.pickClaim()}
+	}
+	return action{kind: stepClock, d: time.Duration(w.rng.IntN(15_000)) * time.Millisecond}
+}
+
+// changePolicy changes everything but MaxActive, as an operator might:
+// sessions and claim windows that shrink make admissions expire and offers
+// lapse out of order, and odd rates leave fractions of budget.
+func (w *walker) changePolicy() {
+	w.lim.RatePerMinute = []float64{0, 7, 30, 90}[w.rng.IntN(4)]
+	w.lim.Burst = []float64{1, 2.5, 4}[w.rng.IntN(3)]
+	w.lim.Session = []time.Duration{10 * time.Second, 30 * time.Second, 90 * time.Second}[w.rng.IntN(3)]
+	w.lim.ClaimWindow = []time.Duration{5 * time.Second, 20 * time.Second}[w.rng.IntN(2)]
+}
+
+// pickClaim mostly claims an offer, in roughly the order offered; sometimes
+// it repeats an admitted visitor's claim or claims any place at all.
+func (w *walker) pickClaim() int64 {
+	switch r := w.rng.IntN(100); {
+	case r < 70 && len(w.offered) > 0:
+		i := w.rng.IntN(min(5, len(w.offered)))
+		seq := w.offered[i]
+		w.offered = slices.Delete(w.offered, i, i+1)
+		return seq
+	case r < 85 && len(w.admitted) > 0:
+		return w.admitted[w.rng.IntN(len(w.admitted))]
+	}
+	return w.rng.Int64N(w.joined+4) - 1
+}
+
+// record learns what an action did: new offers (a quarter of them are
+// no-shows), admissions, and lapsed claims that the visitor will retry.
+func (w *walker) record(a action, res any) {
+	switch v := res.(type) {
+	case queue.Place:
+		w.joined++
+		if v.Admitted {
+			w.firsts++
+			w.admitted = append(w.admitted, v.Seq)
+			w.served = v.Seq
+		}
+	case queue.Snapshot:
+		for seq := w.served + 1; seq <= v.Served; seq++ {
+			if w.rng.IntN(4) > 0 {
+				w.offered = append(w.offered, seq)
+			}
+		}
+		w.served = v.Served
+	case queue.Claim:
+		switch {
+		case v.First:
+			w.firsts++
+			w.admitted = append(w.admitted, a.seq)
+		case v.Outcome == queue.Lapsed:
+			w.offered = append(w.offered, a.seq)
+		}
+	}
+}
+
+// apply runs a store action and returns its answer: a queue.Place,
+// queue.Claim or queue.Snapshot.
+func apply(ctx context.Context, s queue.Store, room string, a action) (any, error) {
+	switch a.kind {
+	case joinVisitor:
+		return s.Join(ctx, room, a.lim)
+	case advanceLine:
+		return s.Advance(ctx, room, a.lim)
+	case claimSeq:
+		return s.Claim(ctx, room, a.seq, a.lim)
+	}
+	return nil, fmt.Errorf("action %s is not a store call", a)
+}

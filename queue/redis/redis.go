@@ -1,0 +1,220 @@
+// Package redis keeps waiting lines in Redis, so that any number of gateway
+// instances share them.
+//
+// Every operation is one Lua script, atomic for its room across all
+// instances, and reads Redis TIME as the one clock, so instances with skewed
+// clocks still agree on deadlines and expiries. All keys of a room share the
+// hash tag {room}, so a room lives on one Redis Cluster slot; a single
+// server, Sentinel and Cluster all work. A room's keys, under the prefix:
+//
+//	{room}:q        hash: joined, served, tokens, tokens_at, pending, admitted
+//	{room}:claimed  bitmap: bit seq is set once seq is admitted
+//	{room}:active   sorted set: seq scored by admission expiry (Unix ms)
+//	{room}:offers   sorted set: "to:from:deadline_ms" scored by to
+//	{room}:left     hash: an offer batch's to -> offers still unclaimed
+//
+// The keys carry no TTL: a room lasts until an operator deletes its keys.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/usherhq/usher/queue"
+)
+
+var _ queue.Store = (*Store)(nil)
+
+// DefaultPrefix starts every key when Options.Prefix is empty.
+const DefaultPrefix = "usher:"
+
+// Options configures a Store.
+type Options struct {
+	// Prefix starts every key, so several deployments can share one Redis.
+	// Default DefaultPrefix. It must not contain '{' or '}', which would
+	// break the room's hash tag.
+	Prefix string
+	// Now replaces Redis TIME as the clock, for tests only: it is passed to
+	// every script as milliseconds. Nil (the default) uses Redis TIME.
+	Now func() time.Time
+}
+
+// Store is a queue.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client goredis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+// New returns a Store that keeps its rooms in client. The Store owns client:
+// Close closes it.
+func New(client goredis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redis queue store: nil client")
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("redis queue store: prefix %q must not contain '{' or '}'", prefix)
+	}
+	return &Store{client: client, prefix: prefix, now: opts.Now}, nil
+}
+
+// errEmptyRoom rejects the room id that would leave its keys without a hash
+// tag, scattered over Cluster slots.
+var errEmptyRoom = errors.New("empty room id")
+
+// Join gives a new visitor the next arrival number and admits them at once
+// when nobody waits ahead and lim allows it.
+func (s *Store) Join(ctx context.Context, room string, lim queue.Limits) (queue.Place, error) {
+	v, err := s.run(ctx, joinScript.Run, room, 3, s.args(lim)...)
+	if err != nil {
+		return queue.Place{}, fmt.Errorf("join room %q: %w", room, err)
+	}
+	p := queue.Place{Seq: v[0], Admitted: v[1] == 1}
+	if p.Admitted {
+		p.Expires = time.UnixMilli(v[2])
+	}
+	return p, nil
+}
+
+// outcomes maps claimScript's codes to outcomes.
+var outcomes = [...]queue.Outcome{queue.NotOffered, queue.Admitted, queue.Lapsed, queue.Ended}
+
+// Claim turns the offer made to seq into an admission, or answers why it
+// cannot.
+func (s *Store) Claim(ctx context.Context, room string, seq int64, lim queue.Limits) (queue.Claim, error) {
+	v, err := s.run(ctx, claimScript.Run, room, 3, append(s.args(lim), seq)...)
+	if err != nil {
+		return queue.Claim{}, fmt.Errorf("claim seq %d in room %q: %w", seq, room, err)
+	}
+	if v[0] < 0 || v[0] >= int64(len(outcomes)) {
+		return queue.Claim{}, fmt.Errorf("claim seq %d in room %q: unknown outcome %d", seq, room, v[0])
+	}
+	c := queue.Claim{Outcome: outcomes[v[0]], First: v[2] == 1}
+	if c.Outcome == queue.Admitted {
+		c.Expires = time.UnixMilli(v[1])
+	}
+	return c, nil
+}
+
+// Advance settles the room and, if lim.Admit, offers admission to as many
+// waiting visitors as budget, capacity and the line allow.
+func (s *Store) Advance(ctx context.Context, room string, lim queue.Limits) (queue.Snapshot, error) {
+	v, err := s.run(ctx, advanceScript.Run, room, 7, s.args(lim)...)
+	if err != nil {
+		return queue.Snapshot{}, fmt.Errorf("advance room %q: %w", room, err)
+	}
+	snap := snapshot(v)
+	snap.Offered = int(v[6])
+	return snap, nil
+}
+
+// Snapshot reads a room's counters without changing anything. A room never
+// used answers zeros.
+func (s *Store) Snapshot(ctx context.Context, room string) (queue.Snapshot, error) {
+	v, err := s.run(ctx, snapshotScript.RunRO, room, 6, s.clock())
+	if err != nil {
+		return queue.Snapshot{}, fmt.Errorf("snapshot room %q: %w", room, err)
+	}
+	return snapshot(v), nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping: %w: %w", queue.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the client passed to New.
+func (s *Store) Close() error {
+	return s.client.Close()
+}
+
+// runner is a Script's Run or RunRO: EVALSHA, falling back to EVAL when
+// Redis has flushed its script cache.
+type runner func(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd
+
+// run runs a script on room's keys and checks that it answered n integers.
+// Failures to reach Redis, and errors Redis answers, wrap
+// queue.ErrUnavailable; a context that ended stays recognisable as well.
+func (s *Store) run(ctx context.Context, script runner, room string, n int, args ...any) ([]int64, error) {
+	if room == "" {
+		return nil, errEmptyRoom
+	}
+	cmd := script(ctx, s.client, s.keys(room), args...)
+	if err := cmd.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+	}
+	v, err := cmd.Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("decode script reply: %w", err)
+	}
+	if len(v) != n {
+		return nil, fmt.Errorf("decode script reply: got %d values, want %d", len(v), n)
+	}
+	return v, nil
+}
+
+// keys names a room's keys in the order the scripts expect them.
+func (s *Store) keys(room string) []string {
+	base := s.prefix + "{" + room + "}:"
+	return []string{base + "q", base + "claimed", base + "active", base + "offers", base + "left"}
+}
+
+// clock is the scripts' ARGV[1]: now in milliseconds, or "" for Redis TIME.
+func (s *Store) clock() string {
+	if s.now == nil {
+		return ""
+	}
+	return strconv.FormatInt(s.now().UnixMilli(), 10)
+}
+
+// args encodes the clock and lim as the scripts' ARGV[1..7]. Rates that are
+// negative or NaN count as zero and a burst below 1 as 1, exactly as the
+// in-memory store does.
+func (s *Store) args(lim queue.Limits) []any {
+	admit := "0"
+	if lim.Admit {
+		admit = "1"
+	}
+	rate, burst := lim.RatePerMinute, lim.Burst
+	// Written as negations so that NaN falls back too.
+	if !(rate > 0) {
+		rate = 0
+	}
+	if !(burst >= 1) {
+		burst = 1
+	}
+	return []any{
+		s.clock(),
+		admit,
+		strconv.FormatFloat(rate, 'g', -1, 64),
+		strconv.FormatFloat(burst, 'g', -1, 64),
+		lim.MaxActive,
+		lim.Session.Milliseconds(),
+		lim.ClaimWindow.Milliseconds(),
+	}
+}
+
+// snapshot decodes {joined, served, active, pending, admitted, now ms}.
+func snapshot(v []int64) queue.Snapshot {
+	return queue.Snapshot{
+		Joined:        v[0],
+		Served:        v[1],
+		Active:        int(v[2]),
+		Pending:       int(v[3]),
+		AdmittedTotal: v[4],
+		At:            time.UnixMilli(v[5]),
+	}
+}

@@ -1,0 +1,245 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Every script takes the same keys, all of one room, so a room lives on one
+// Redis Cluster slot:
+//
+//	KEYS[1] q        hash: joined, served, tokens, tokens_at, pending, admitted
+//	KEYS[2] claimed  bitmap, bit seq set once seq is admitted
+//	KEYS[3] active   sorted set: member seq, score admission expiry (ms)
+//	KEYS[4] offers   sorted set: member "to:from:deadline_ms", score to
+//	KEYS[5] left     hash: a batch's to -> its unclaimed offers
+//
+// ARGV[1] is now in milliseconds, or "" to read the server's TIME, so that
+// every instance of the gateway shares one clock. Join, Claim and Advance
+// then take the limits: ARGV[2] admit (1 or 0), ARGV[3] rate per minute,
+// ARGV[4] burst, ARGV[5] max active, ARGV[6] session (ms), ARGV[7] claim
+// window (ms). Claim takes its seq in ARGV[8].
+//
+// Numbers become text only through int (%d) and %.17g: Lua's own tostring
+// and .. keep 14 digits, which would round the budget or a time and let the
+// two stores drift apart.
+const prelude = `
+local kq, kclaimed, kactive, koffers, kleft = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function clock()
+  if ARGV[1] ~= '' then
+    return tonumber(ARGV[1])
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function limits()
+  return {
+    admit = ARGV[2] == '1',
+    rate = tonumber(ARGV[3]),
+    burst = tonumber(ARGV[4]),
+    max_active = tonumber(ARGV[5]),
+    session = tonumber(ARGV[6]),
+    window = tonumber(ARGV[7]),
+  }
+end
+
+local function load()
+  local v = redis.call('HMGET', kq, 'joined', 'served', 'tokens', 'tokens_at', 'pending', 'admitted')
+  return {
+    joined = tonumber(v[1]) or 0,
+    served = tonumber(v[2]) or 0,
+    tokens = tonumber(v[3]) or 0,
+    tokens_at = tonumber(v[4]) or 0,
+    pending = tonumber(v[5]) or 0,
+    admitted = tonumber(v[6]) or 0,
+  }
+end
+
+local function save(r)
+  redis.call('HSET', kq,
+    'joined', int(r.joined),
+    'served', int(r.served),
+    'tokens', string.format('%.17g', r.tokens),
+    'tokens_at', int(r.tokens_at),
+    'pending', int(r.pending),
+    'admitted', int(r.admitted))
+end
+
+local function batch(member)
+  local to, from, deadline = string.match(member, '^(%d+):(%d+):(%-?%d+)$')
+  return tonumber(to), tonumber(from), tonumber(deadline)
+end
+
+-- settle refills the budget, hands lapsed offers back and drops expired
+-- admissions, in that order.
+local function settle(r, now, lim)
+  if r.tokens_at == 0 then
+    r.tokens = lim.burst
+    r.tokens_at = now
+  else
+    if r.tokens < lim.burst then
+      local gain = math.max(0, now - r.tokens_at) / 60000 * lim.rate
+      r.tokens = math.min(lim.burst, r.tokens + gain)
+    end
+    r.tokens_at = math.max(r.tokens_at, now)
+  end
+
+  while true do
+    local head = redis.call('ZRANGE', koffers, 0, 0)
+    if #head == 0 then
+      break
+    end
+    local to, _, deadline = batch(head[1])
+    if deadline > now then
+      break
+    end
+    local left = tonumber(redis.call('HGET', kleft, int(to))) or 0
+    r.tokens = r.tokens + left
+    r.pending = r.pending - left
+    redis.call('ZREM', koffers, head[1])
+    redis.call('HDEL', kleft, int(to))
+  end
+
+  redis.call('ZREMRANGEBYSCORE', kactive, '-inf', int(now))
+end
+
+local function free(r, lim)
+  return lim.max_active - redis.call('ZCARD', kactive) - r.pending
+end
+
+local function admit(r, seq, now, lim)
+  local exp = now + lim.session
+  redis.call('SETBIT', kclaimed, int(seq), 1)
+  redis.call('ZADD', kactive, int(exp), int(seq))
+  r.admitted = r.admitted + 1
+  return exp
+end
+
+-- snapshot counts only what is live at now, without settling.
+local function snapshot(r, now)
+  local active = redis.call('ZCOUNT', kactive, '(' .. int(now), '+inf')
+  local pending = 0
+  for _, member in ipairs(redis.call('ZRANGE', koffers, 0, -1)) do
+    local to, _, deadline = batch(member)
+    if deadline > now then
+      pending = pending + (tonumber(redis.call('HGET', kleft, int(to))) or 0)
+    end
+  end
+  return {r.joined, r.served, active, pending, r.admitted, now}
+end
+`
+
+// joinScript hands out the next seq with HINCRBY, so seqs are unique and
+// gap-free across every instance. Only when nobody waits ahead (served ==
+// seq-1) and the room admits does it settle and admit the visitor in the same
+// step; otherwise the join writes nothing but the counter.
+// Returns {seq, admitted (0|1), expiry ms}.
+var joinScript = goredis.NewScript(prelude + `
+local seq = redis.call('HINCRBY', kq, 'joined', 1)
+local lim = limits()
+if not lim.admit then
+  return {seq, 0, 0}
+end
+local served = tonumber(redis.call('HGET', kq, 'served')) or 0
+if served ~= seq - 1 then
+  return {seq, 0, 0}
+end
+local now = clock()
+local r = load()
+settle(r, now, lim)
+if r.tokens < 1 or free(r, lim) < 1 then
+  save(r)
+  return {seq, 0, 0}
+end
+r.served = seq
+r.tokens = r.tokens - 1
+local exp = admit(r, seq, now, lim)
+save(r)
+return {seq, 1, exp}
+`)
+
+// claimScript admits seq at most once: the claimed bit is tested and set in
+// the same script, so of any number of racing claims exactly one answers
+// First. A live offer is spent from its batch; a lapsed one is admitted late
+// only when the room admits and both budget and capacity are free.
+// Returns {outcome, expiry ms, first (0|1)} with outcome 0 not offered,
+// 1 admitted, 2 lapsed, 3 ended.
+var claimScript = goredis.NewScript(prelude + `
+local seq = tonumber(ARGV[8])
+local served = tonumber(redis.call('HGET', kq, 'served')) or 0
+if seq < 1 or seq > served then
+  return {0, 0, 0}
+end
+local now = clock()
+if redis.call('GETBIT', kclaimed, int(seq)) == 1 then
+  local exp = tonumber(redis.call('ZSCORE', kactive, int(seq)) or '')
+  if exp and exp > now then
+    return {1, exp, 0}
+  end
+  return {3, 0, 0}
+end
+
+local lim = limits()
+local r = load()
+settle(r, now, lim)
+local offered = false
+local hit = redis.call('ZRANGEBYSCORE', koffers, int(seq), '+inf', 'LIMIT', 0, 1)
+if #hit == 1 then
+  local to, from, deadline = batch(hit[1])
+  if from <= seq and deadline > now then
+    if redis.call('HINCRBY', kleft, int(to), -1) <= 0 then
+      redis.call('ZREM', koffers, hit[1])
+      redis.call('HDEL', kleft, int(to))
+    end
+    r.pending = r.pending - 1
+    offered = true
+  end
+end
+if not offered then
+  if not lim.admit or r.tokens < 1 or free(r, lim) < 1 then
+    save(r)
+    return {2, 0, 0}
+  end
+  r.tokens = r.tokens - 1
+end
+local exp = admit(r, seq, now, lim)
+save(r)
+return {1, exp, 1}
+`)
+
+// advanceScript settles the room and, when it admits, offers the next
+// min(floor(budget), free capacity, visitors waiting) seqs as one batch, so
+// the frontier only moves forward, in arrival order, within the limits.
+// Returns {joined, served, active, pending, admitted, now ms, offered}.
+var advanceScript = goredis.NewScript(prelude + `
+local now = clock()
+local lim = limits()
+local r = load()
+settle(r, now, lim)
+local n = 0
+if lim.admit then
+  n = math.max(0, math.min(math.floor(r.tokens), free(r, lim), r.joined - r.served))
+end
+if n > 0 then
+  local from, to, deadline = r.served + 1, r.served + n, now + lim.window
+  redis.call('ZADD', koffers, int(to), int(to) .. ':' .. int(from) .. ':' .. int(deadline))
+  redis.call('HSET', kleft, int(to), int(n))
+  r.served = to
+  r.pending = r.pending + n
+  r.tokens = r.tokens - n
+end
+save(r)
+local snap = snapshot(r, now)
+snap[7] = n
+return snap
+`)
+
+// snapshotScript only reads, and runs as EVAL_RO, so Redis refuses it any
+// write; a room never used reads as zeros and stays absent.
+// Returns {joined, served, active, pending, admitted, now ms}.
+var snapshotScript = goredis.NewScript(prelude + `
+return snapshot(load(), clock())
+`)

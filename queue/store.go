@@ -1,0 +1,145 @@
+// Package queue keeps each room's waiting line.
+//
+// A room's line is a handful of counters, not a list of visitors: every visitor
+// who joins gets the next arrival number (seq), and admission moves a frontier
+// (served) forward over those numbers. Moving the frontier makes an offer to
+// the visitors it passes; an offer becomes an admission only when its visitor
+// claims it within the claim window, and an offer nobody claims goes back to
+// the admission budget, so visitors who left never stall the line.
+//
+// Two Store implementations live below this package: queue/memory for a single
+// gateway instance and queue/redis for any number of instances on one Redis.
+// queue/queuetest holds the conformance suite both must pass.
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrUnavailable wraps every failure to reach the backing store, so callers can
+// tell "the store did not answer" from a bad argument.
+var ErrUnavailable = errors.New("queue store unavailable")
+
+// Limits is the part of a room's policy that the store enforces. Callers pass
+// it on every call, so a policy change takes effect on the next call.
+type Limits struct {
+	// Admit says whether the room admits anyone now (an open room). When false,
+	// Join never admits at once, Advance makes no offers and a lapsed offer
+	// cannot be claimed late; offers already made can still be claimed.
+	Admit bool
+	// RatePerMinute is how many visitors may be admitted per minute. The
+	// budget refills continuously at this rate.
+	RatePerMinute float64
+	// Burst caps how much refilled budget may accumulate while nobody waits
+	// (at least 1). Budget handed back by lapsed offers is not capped.
+	Burst float64
+	// MaxActive is the most admissions that may be live at once, counting
+	// offers that are not yet claimed and have not lapsed.
+	MaxActive int
+	// Session is how long an admission lasts from its claim.
+	Session time.Duration
+	// ClaimWindow is how long an offer waits for its visitor before it lapses.
+	ClaimWindow time.Duration
+}
+
+// Place is the result of joining a room.
+type Place struct {
+	// Seq is the visitor's arrival number, from 1, unique in the room.
+	Seq int64
+	// Admitted is true when nobody waited ahead and the limits allowed the
+	// visitor in at once; the admission is live until Expires.
+	Admitted bool
+	// Expires is when the admission ends; zero unless Admitted.
+	Expires time.Time
+}
+
+// Outcome says what a claim did.
+type Outcome int
+
+const (
+	// NotOffered: the frontier has not reached the visitor yet; keep waiting.
+	NotOffered Outcome = iota
+	// Admitted: the visitor holds a live admission until Claim.Expires. A
+	// repeated claim of a live admission answers Admitted again with the same
+	// expiry and First false, so two tabs of one visitor are both let in.
+	Admitted
+	// Lapsed: the offer was made but its claim window passed, and there is no
+	// budget or capacity free for a late claim right now. The visitor is at
+	// the front of the line and should try again shortly.
+	Lapsed
+	// Ended: the place was claimed before and that admission has expired; the
+	// place is spent and the visitor must join again.
+	Ended
+)
+
+// String names the outcome for logs and metrics.
+func (o Outcome) String() string {
+	switch o {
+	case NotOffered:
+		return "not_offered"
+	case Admitted:
+		return "admitted"
+	case Lapsed:
+		return "lapsed"
+	case Ended:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// Claim is the result of claiming an offer.
+type Claim struct {
+	Outcome Outcome
+	// Expires is when the admission ends; zero unless Outcome is Admitted.
+	Expires time.Time
+	// First is true only for the claim that created the admission.
+	First bool
+}
+
+// Snapshot is a room's counters at one instant of the store's clock.
+type Snapshot struct {
+	// Joined is the highest arrival number handed out (0 for an empty room).
+	Joined int64
+	// Served is the frontier: every seq <= Served has been offered admission.
+	Served int64
+	// Active is the number of unexpired admissions.
+	Active int
+	// Pending is the number of offers neither claimed nor lapsed.
+	Pending int
+	// AdmittedTotal counts first claims (admissions) since the room began.
+	AdmittedTotal int64
+	// Offered is how many offers the call that returned this snapshot made;
+	// only Advance sets it.
+	Offered int
+	// At is the store's clock when the snapshot was taken.
+	At time.Time
+}
+
+// Store keeps the waiting lines of many rooms. Implementations are safe for
+// concurrent use, and every method is atomic with respect to the others for
+// the same room, across all gateway instances that share the store.
+//
+// A room exists from its first use; room ids are short strings of
+// [a-z0-9_-] that the caller has validated.
+type Store interface {
+	// Join gives a new visitor the next arrival number. When nobody waits
+	// ahead (Served == Seq-1) and lim allows an admission now, the visitor
+	// is admitted at once in the same step.
+	Join(ctx context.Context, room string, lim Limits) (Place, error)
+	// Claim turns the offer made to seq into an admission, or answers why
+	// it cannot. A lapsed offer is claimed late if lim.Admit holds and both
+	// budget and capacity are free, at the cost of one unit of budget.
+	Claim(ctx context.Context, room string, seq int64, lim Limits) (Claim, error)
+	// Advance refills the budget, hands the budget of lapsed offers back,
+	// drops expired admissions, and, if lim.Admit, moves the frontier
+	// forward by as many visitors as budget, capacity and the line allow.
+	Advance(ctx context.Context, room string, lim Limits) (Snapshot, error)
+	// Snapshot reads a room's counters without changing anything.
+	Snapshot(ctx context.Context, room string) (Snapshot, error)
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
