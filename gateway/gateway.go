@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/queue"
@@ -53,6 +54,9 @@ type Gateway struct {
 	cancel   context.CancelFunc
 	draining atomic.Bool
 	storeOK  atomic.Bool
+	// logStoreErrors keeps a failing store from flooding the log: one line
+	// a second at most.
+	logStoreErrors rate.Sometimes
 }
 
 // New builds a gateway from a validated configuration.
@@ -81,8 +85,9 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		ctrl: admission.NewController(opts.Store, admission.ControllerOptions{
 			Tick: time.Duration(cfg.Queue.Tick), StoreTimeout: time.Duration(cfg.Redis.Timeout), Logger: opts.Logger,
 		}),
-		rooms: map[string]*room{},
-		now:   opts.Now,
+		rooms:          map[string]*room{},
+		now:            opts.Now,
+		logStoreErrors: rate.Sometimes{Interval: time.Second},
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.storeOK.Store(true)
@@ -99,7 +104,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		}
 	}
 	g.router = newRouter(routes)
-	p, err := newProxy(cfg.Origin, cfg.trusted, opts.Logger)
+	p, err := newProxy(g.ctx, cfg.Origin, cfg.trusted, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +126,6 @@ func (g *Gateway) server() *fasthttp.Server {
 		Handler:                      g.handle,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
-		NoDefaultDate:                true, // the origin's Date passes through
 		DisablePreParseMultipartForm: true,
 		ReadTimeout:                  time.Duration(s.ReadTimeout),
 		WriteTimeout:                 time.Duration(s.WriteTimeout),
@@ -130,7 +134,10 @@ func (g *Gateway) server() *fasthttp.Server {
 		MaxRequestBodySize:           int(s.MaxRequestBodyBytes),
 		Concurrency:                  s.Concurrency,
 		CloseOnShutdown:              true,
-		Logger:                       fasthttpLogger{g.log},
+		// A waiting room holds many idle kept-alive connections (fans
+		// between polls): give their buffers back while they idle.
+		ReduceMemoryUsage: true,
+		Logger:            fasthttpLogger{g.log},
 	}
 }
 

@@ -261,7 +261,7 @@ func appendStatus(b []byte, rm *room, w admission.Wait, queued, admitted bool) [
 // storeFailed answers a visitor whose place could not be read or made
 // because the queue store did not answer: joins fail closed.
 func (g *Gateway) storeFailed(ctx *fasthttp.RequestCtx, err error) {
-	g.log.Error("queue store call failed", "err", err)
+	g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 	writeError(ctx, page.Error{
 		Status:     fasthttp.StatusServiceUnavailable,
 		Title:      "The queue is not available",

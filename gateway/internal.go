@@ -83,7 +83,7 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		case err != nil:
 			// The store did not answer: the place is safe in the ticket;
 			// say "next" and ask again shortly.
-			g.log.Error("claim failed", "room", rm.id, "err", err)
+			g.logStoreErrors.Do(func() { g.log.Error("claim failed", "room", rm.id, "err", err) })
 			v.wait = admission.Wait{Position: 1, PollAfter: rm.adm.Policy().PollMin}
 		case claim.Outcome == queue.Admitted:
 			var ok bool

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -30,6 +31,8 @@ type upstream interface {
 // header, and (if configured) the Host header.
 type proxy struct {
 	client     upstream
+	upgrade    *upgradeTarget
+	stop       context.Context // ends tunnels when the gateway stops
 	https      bool
 	hostHeader string
 	trusted    []netip.Prefix
@@ -37,12 +40,17 @@ type proxy struct {
 	logErrors  rate.Sometimes
 }
 
-func newProxy(o OriginConfig, trusted []netip.Prefix, log *slog.Logger) (*proxy, error) {
+func newProxy(stop context.Context, o OriginConfig, trusted []netip.Prefix, log *slog.Logger) (*proxy, error) {
 	urls := o.URLs
 	if o.URL != "" {
 		urls = []string{o.URL}
 	}
-	p := &proxy{hostHeader: o.HostHeader, trusted: trusted, log: log, logErrors: rate.Sometimes{Interval: time.Second}}
+	p := &proxy{hostHeader: o.HostHeader, trusted: trusted, log: log, logErrors: rate.Sometimes{Interval: time.Second}, stop: stop}
+	p.upgrade = &upgradeTarget{
+		dialTimeout: time.Duration(o.DialTimeout),
+		handshake:   time.Duration(o.ResponseTimeout),
+		maxHeader:   int(o.MaxResponseHeaderBytes),
+	}
 	var clients []fasthttp.BalancingClient
 	var first *fasthttp.HostClient
 	for _, s := range urls {
@@ -52,6 +60,8 @@ func newProxy(o OriginConfig, trusted []netip.Prefix, log *slog.Logger) (*proxy,
 		}
 		hc := newHostClient(u, o)
 		p.https = hc.IsTLS
+		p.upgrade.addrs = append(p.upgrade.addrs, hc.Addr)
+		p.upgrade.tls = hc.TLSConfig
 		clients = append(clients, hc)
 		if first == nil {
 			first = hc
@@ -140,6 +150,10 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // ctx.Response. pass, when not nil, goes to the origin in X-Usher-Pass.
 func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) {
 	req := &ctx.Request
+	var upgrade []byte
+	if req.Header.ConnectionUpgrade() {
+		upgrade = append(upgrade, req.Header.Peek("Upgrade")...)
+	}
 	stripHopByHopRequest(&req.Header)
 	// The body is already read whole; the origin must not wait for a
 	// 100 Continue that nobody will ask for.
@@ -157,6 +171,13 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) {
 	req.UseHostHeader = true
 	if p.https {
 		req.URI().SetScheme("https")
+	}
+	if upgrade != nil {
+		// The one hop-by-hop exchange that must reach the origin.
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.SetBytesV("Upgrade", upgrade)
+		p.tunnel(ctx)
+		return
 	}
 	resp := &ctx.Response
 	if err := p.client.Do(req, resp); err != nil {

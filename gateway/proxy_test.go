@@ -312,3 +312,71 @@ func TestProxyFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyTunnelsUpgrades: a protocol upgrade (as WebSocket does) reaches
+// the origin with its Upgrade headers, and the switched connection carries
+// bytes both ways.
+func TestProxyTunnelsUpgrades(t *testing.T) {
+	o := newOrigin(t, func(mux *http.ServeMux) {
+		echo := func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") != "echo" || !strings.EqualFold(r.Header.Get("Connection"), "upgrade") {
+				http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+				return
+			}
+			conn, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello ")
+			_ = brw.Flush()
+			_, _ = io.Copy(conn, brw) // echo until the client closes
+		}
+		mux.HandleFunc("/ws", echo)
+		mux.HandleFunc("/events/ws", echo)
+	})
+	g := proxyGateway(t, o, nil)
+	for _, path := range []string{"/ws", "/events/ws"} { // outside and inside a room
+		t.Run(path, func(t *testing.T) {
+			c, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			cookie := ""
+			if strings.HasPrefix(path, "/events/") {
+				// A pass first: the room is empty, so a plain visit admits.
+				resp, _ := newBrowser(t).get(g.URL + "/events/")
+				for _, ck := range resp.Cookies() {
+					if ck.Name == "usher_pass_sale" {
+						cookie = "Cookie: usher_pass_sale=" + ck.Value + "\r\n"
+					}
+				}
+			}
+			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: site.example\r\n"+cookie+"Connection: Upgrade\r\nUpgrade: echo\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" {
+				t.Fatalf("status %d, Upgrade %q", resp.StatusCode, resp.Header.Get("Upgrade"))
+			}
+			if _, err := io.WriteString(c, "world"); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len("hello world"))
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(br, got); err != nil || string(got) != "hello world" {
+				t.Fatalf("through the tunnel: %q, %v", got, err)
+			}
+		})
+	}
+	// An origin that refuses the upgrade answers as usual.
+	resp, body := rawRequest(t, g.URL, "GET /ws HTTP/1.1\r\nHost: site.example\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+	if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), "upgrade required") {
+		t.Errorf("refused upgrade: %d %q", resp.StatusCode, body)
+	}
+}
