@@ -250,7 +250,7 @@ func TestRemoteKeysRefetchOnUnknownKid(t *testing.T) {
 		{"unknown kid again", 5 * time.Second, KeyID(unknown), nil, 3},
 	}
 	for _, s := range steps {
-		clock.Advance(s.advance)
+		clock.Add(s.advance)
 		got, ok := r.PublicKey(s.kid)
 		if ok != (s.wantKey != nil) || !got.Equal(s.wantKey) {
 			t.Errorf("%s: PublicKey = %x, %v; want %x", s.name, got, ok, s.wantKey)
@@ -275,7 +275,7 @@ func TestRemoteKeysRefetchHoldsOneRequest(t *testing.T) {
 	srv.mu.Unlock()
 	release := sync.OnceFunc(func() { close(hold) })
 	t.Cleanup(release) // before the server's Close, which waits for requests
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 
 	first := make(chan bool)
 	go func() {

@@ -10,33 +10,19 @@ import (
 	"errors"
 	"maps"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/usherhq/usher/queue/queuetest"
 )
 
 // t0 is the time every test starts at.
 var t0 = time.Unix(1_800_000_000, 0).UTC()
 
 // testClock is a clock that moves only when a test moves it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type testClock = queuetest.Clock
 
-func newTestClock() *testClock { return &testClock{now: t0} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newTestClock() *testClock { return queuetest.NewClock(t0) }
 
 // testKey returns a fixed key, so that fuzz corpora stay meaningful.
 func testKey(seed byte) ed25519.PrivateKey {

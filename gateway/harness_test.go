@@ -21,28 +21,14 @@ import (
 	"github.com/usherhq/usher/config"
 	"github.com/usherhq/usher/queue"
 	"github.com/usherhq/usher/queue/memory"
+	"github.com/usherhq/usher/queue/queuetest"
 	queueredis "github.com/usherhq/usher/queue/redis"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the fake clock the tests move by hand.
+type clock = queuetest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2027, 7, 1, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return queuetest.NewClock(queuetest.Start) }
 
 // storeKind makes stores of one kind. Stores opened within one (sub)test
 // share their data, as gateway instances share one Redis; each test has data

@@ -105,7 +105,7 @@ func TestPlaceIsKept(t *testing.T) {
 			// whichever instance answers.
 			last := first
 			for i := range 6 {
-				clk.Advance(time.Second)
+				clk.Add(time.Second)
 				a.tick(t)
 				b.tick(t)
 				g := a
@@ -160,7 +160,7 @@ func TestAdmittedInArrivalOrder(t *testing.T) {
 			admittedAt := make([]int, n) // round in which each fan got through
 			rng := rand.New(rand.NewPCG(1, 2))
 			for round := 1; round <= 40; round++ {
-				clk.Advance(time.Second)
+				clk.Add(time.Second)
 				g.tick(t)
 				for _, i := range rng.Perm(n) {
 					if admittedAt[i] == 0 && fans[i].status(g).Admitted {
@@ -223,7 +223,7 @@ func TestRateAndCapacity(t *testing.T) {
 				next := 0 // fans before next have been admitted
 				perMinute := make([]int, tt.minutes)
 				for sec := 1; sec <= tt.minutes*60; sec++ {
-					clk.Advance(time.Second)
+					clk.Add(time.Second)
 					g.tick(t)
 					served := g.ctrl.Room("sale").View().Served
 					// Every offered fan claims at once, as a browser that

@@ -84,7 +84,7 @@ func TestPassLetsThroughOnlyWhileValid(t *testing.T) {
 	}
 	// Past its expiry and the leeway, the same pass is refused, cached or
 	// not.
-	clk.Advance(time.Minute + 6*time.Second)
+	clk.Add(time.Minute + 6*time.Second)
 	if resp, body := b.get(g.URL+"/events/1", "Cookie", "usher_pass_sale="+pass); resp.StatusCode != http.StatusOK || !strings.Contains(body, "in line") {
 		t.Fatalf("expired pass: %d %.80q", resp.StatusCode, body)
 	}

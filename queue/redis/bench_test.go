@@ -6,80 +6,13 @@ import (
 
 	"github.com/usherhq/usher/queue"
 	"github.com/usherhq/usher/queue/queuetest"
-	"github.com/usherhq/usher/queue/redis"
 )
 
-var benchLimits = queue.Limits{
-	Admit:         true,
-	RatePerMinute: 60,
-	Burst:         1,
-	MaxActive:     30,
-	Session:       10 * time.Minute,
-	ClaimWindow:   30 * time.Second,
-}
-
-// benchStore makes a store on the test server with its own prefix, on the
-// server's clock unless now is set.
-func benchStore(b *testing.B, now func() time.Time) *redis.Store {
-	c := newClient(b)
-	return newStore(b, c, newPrefix(b, c), now)
-}
-
-// BenchmarkJoin measures the hottest write: a join behind a waiting line.
-func BenchmarkJoin(b *testing.B) {
-	s := benchStore(b, nil)
-	ctx := b.Context()
-	if _, err := s.Join(ctx, "bench", queue.Limits{}); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Join(ctx, "bench", benchLimits); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkClaim measures first claims of live offers.
-func BenchmarkClaim(b *testing.B) {
-	s := benchStore(b, queuetest.NewClock(queuetest.Start).Now)
-	ctx := b.Context()
-	lim := benchLimits
-	lim.Burst, lim.MaxActive = float64(b.N), b.N
-	for range b.N {
-		if _, err := s.Join(ctx, "bench", queue.Limits{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := s.Advance(ctx, "bench", lim); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		if c, err := s.Claim(ctx, "bench", int64(i+1), lim); err != nil || !c.First {
-			b.Fatalf("claim %d: %+v, %v", i+1, c, err)
-		}
-	}
-}
-
-// BenchmarkAdvance measures one controller tick a second on a full room
-// whose offers lapse unclaimed, so every tick lapses a batch and offers one.
-func BenchmarkAdvance(b *testing.B) {
-	clock := queuetest.NewClock(queuetest.Start)
-	s := benchStore(b, clock.Now)
-	ctx := b.Context()
-	for range b.N + 100 {
-		if _, err := s.Join(ctx, "bench", queue.Limits{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		clock.Add(time.Second)
-		if _, err := s.Advance(ctx, "bench", benchLimits); err != nil {
-			b.Fatal(err)
-		}
-	}
+// BenchmarkStore runs against the test server, each benchmark under its own
+// prefix, on the server's clock unless the benchmark sets one.
+func BenchmarkStore(b *testing.B) {
+	queuetest.Bench(b, func(b *testing.B, now func() time.Time) queue.Store {
+		c := newClient(b)
+		return newStore(b, c, newPrefix(b, c), now)
+	})
 }
