@@ -429,12 +429,15 @@ func (o *OriginConfig) validate(ps *config.Problems) {
 }
 
 func (s *ServerConfig) validate(ps *config.Problems) {
-	for k, d := range map[string]config.Duration{
-		"server.read_timeout": s.ReadTimeout, "server.write_timeout": s.WriteTimeout,
-		"server.idle_timeout": s.IdleTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+	for _, d := range []struct {
+		key string
+		d   config.Duration
+	}{
+		{"server.read_timeout", s.ReadTimeout}, {"server.write_timeout", s.WriteTimeout},
+		{"server.idle_timeout", s.IdleTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout},
 	} {
-		if d <= 0 {
-			ps.Add(k, "must be more than 0s")
+		if d.d <= 0 {
+			ps.Add(d.key, "must be more than 0s")
 		}
 	}
 	if s.DrainDelay < 0 {

@@ -37,6 +37,13 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 // their place in line: admitted at once when the room has room, the queue
 // page when it does not.
 func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
+	if ctx.IsOptions() {
+		// A CORS preflight never carries cookies, and changes nothing:
+		// answering it with the queue would break the request it precedes,
+		// which itself needs a pass.
+		g.proxy.forward(ctx, nil)
+		return
+	}
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
 		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
 			g.proxy.forward(ctx, pass)

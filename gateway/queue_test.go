@@ -369,3 +369,28 @@ func TestAdmittedOnArrival(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflightPassesThrough: a CORS preflight to a protected path reaches
+// the origin without a pass and joins nobody.
+func TestPreflightPassesThrough(t *testing.T) {
+	clk := newClock()
+	o := newOrigin(t, nil)
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: storeKinds(t)[0].open(t, clk.Now),
+		room: func(r *RoomConfig) { r.State = "paused" }})
+	req, _ := http.NewRequest(http.MethodOptions, g.URL+"/api/holds", nil)
+	req.Header.Set("Origin", "https://other.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got, _, _ := o.lastRequest()
+	if got == nil || got.Method != http.MethodOptions || len(resp.Cookies()) != 0 {
+		t.Fatalf("preflight: origin saw %v, cookies %v", got, resp.Cookies())
+	}
+	g.tick(t)
+	if joined := g.ctrl.Room("sale").View().Joined; joined != 0 {
+		t.Errorf("a preflight joined the line (%d joined)", joined)
+	}
+}
