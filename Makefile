@@ -3,11 +3,13 @@ GO ?= go
 
 .PHONY: test services vet build bench fuzz
 
-# Starts Redis and PostgreSQL where they are not running (installing them with
-# apt-get where missing), then runs every test with the race detector.
+# Starts Redis and PostgreSQL where they are not running (installing them and
+# chromium with apt-get where missing), then runs every test with the race
+# detector. Browser tests must run here (USHER_REQUIRE_BROWSER) and keep their
+# screenshots in artifacts/.
 test: services
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	USHER_REQUIRE_BROWSER=1 USHER_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 ./...
 
 services:
 	./scripts/test-services.sh

@@ -144,7 +144,30 @@ func runGateway(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
-	return serve(ctx, cfg, gateway.Options{Store: store, Keys: keys, Logger: log}, nil)
+	// SIGHUP reloads the rooms from the file; a bad file is refused with its
+	// problems and the running configuration stays. The signal is caught
+	// from here on, before the gateway listens.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := func(ctx context.Context, g *gateway.Gateway, _, _ string) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				next, err := gateway.LoadConfig(*path, getenv)
+				if err != nil {
+					log.Error("configuration not reloaded: the file has problems; the running configuration stays", "err", err)
+					continue
+				}
+				if need := g.Reload(next); len(need) > 0 {
+					log.Warn("these settings changed in the file and take effect at the next restart", "settings", need)
+				}
+			}
+		}
+	}
+	return serve(ctx, cfg, gateway.Options{Store: store, Keys: keys, Logger: log}, reload)
 }
 
 // openStore connects to Redis when the config names it, and otherwise keeps
@@ -269,7 +292,19 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	originTokens := admission.NewTokens(nil, keys, admission.TokenOptions{})
 	origin := &http.Server{Handler: demo.Origin(originTokens, "demo"), ReadHeaderTimeout: 10 * time.Second}
 
-	cfg, err := demoConfig(*listen, *adminListen, "http://"+originLn.Addr().String(), getenv)
+	// The dashboard needs a token: USHER_ADMIN_TOKEN, or one made for the
+	// run and printed.
+	adminToken := getenv("USHER_ADMIN_TOKEN")
+	if adminToken == "" {
+		adminToken = admission.NewVisitorID()
+	}
+	demoEnv := func(k string) string {
+		if k == "USHER_ADMIN_TOKEN" {
+			return adminToken
+		}
+		return getenv(k)
+	}
+	cfg, err := demoConfig(*listen, *adminListen, "http://"+originLn.Addr().String(), demoEnv)
 	if err != nil {
 		return err
 	}
@@ -294,7 +329,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 				return demo.Crowd{Room: g.Controller().Room("demo"), Size: *crowd, Log: log}.Run(gctx)
 			})
 		}
-		fmt.Fprintf(stdout, "usher demo is running.\n  open   http://%s/events/   (the waiting room)\n  or     http://%s/           (the site, outside any room)\n  admin  http://%s/metrics\nPress Ctrl-C to stop.\n", addr, addr, adminAddr)
+		fmt.Fprintf(stdout, "usher demo is running.\n  open   http://%s/events/   (the waiting room)\n  or     http://%s/           (the site, outside any room)\n  admin  http://%s/           (dashboard; admin token %s)\nPress Ctrl-C to stop.\n", addr, addr, adminAddr, adminToken)
 		if ready != nil {
 			ready <- demoAddrs{g, addr, adminAddr}
 		}

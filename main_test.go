@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,4 +151,98 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// TestGatewayReloadsOnSIGHUP runs `usher gateway`, rewrites its file and
+// sends SIGHUP: a good file adds a room, a bad one is refused and the rooms
+// stay.
+func TestGatewayReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	if err := run(t.Context(), []string{"keygen", "-out", key}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	admin := freeAddr(t)
+	file := filepath.Join(dir, "gateway.yaml")
+	write := func(rooms string) {
+		t.Helper()
+		cfg := "listen: " + freeAddr(t) + "\nadmin_listen: " + admin + "\norigin: {url: 'http://127.0.0.1:1'}\ntokens: {key_files: [" + key + "]}\nrooms:\n" + rooms
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room := func(id string) string {
+		return "  - {id: " + id + ", paths: ['/" + id + "/*'], rate_per_minute: 10, max_active: 10}\n"
+	}
+	write(room("one"))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	logw := &syncWriter{w: &logs}
+	go func() {
+		done <- run(ctx, []string{"gateway", "-config", file}, env(map[string]string{"USHER_ADMIN_TOKEN": "tok"}), io.Discard, logw)
+	}()
+	rooms := func() string {
+		req, _ := http.NewRequest("GET", "http://"+admin+"/api/rooms", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		var rs []struct{ ID string }
+		_ = json.NewDecoder(resp.Body).Decode(&rs)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		return strings.Join(ids, ",")
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s (rooms %q)", what, rooms())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntil("the gateway", func() bool { return rooms() == "one" })
+
+	write(room("one") + room("two")) // listen changes too: needs a restart, the rooms do not
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the reload", func() bool { return rooms() == "one,two" })
+
+	if err := os.WriteFile(file, []byte("rooms: [oops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// A refused file changes nothing, and the log says why.
+	waitUntil("the refusal", func() bool {
+		logw.mu.Lock()
+		defer logw.mu.Unlock()
+		return strings.Contains(logs.String(), "configuration not reloaded") && strings.Contains(logs.String(), "line 1")
+	})
+	if got := rooms(); got != "one,two" {
+		t.Errorf("after a bad file the rooms are %q", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("gateway: %v", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,12 +18,26 @@ import (
 // its view of the store, and the calls that change its line.
 type Room struct {
 	id, name string
-	store    queue.Store
-	timeout  time.Duration
-	policy   atomic.Pointer[Policy]
+	c        *Controller
+	live     atomic.Pointer[livePolicy]
 	view     atomic.Pointer[View]
-
 	admitted atomic.Int64 // admissions made through this instance
+
+	// Origin measures the origin's answers to this room's proxied requests.
+	Origin *OriginRecorder
+
+	mu           sync.Mutex // guards the fields below
+	configPolicy Policy     // the policy the configuration file gives
+	configHash   string
+	synced       bool // the store's policy was reconciled with the file
+	history      history
+}
+
+// livePolicy is a policy with the store version it came from (0: not yet
+// saved or read).
+type livePolicy struct {
+	Policy
+	version int64
 }
 
 // View is a room as this instance last read it from the store.
@@ -39,11 +54,15 @@ func (r *Room) ID() string { return r.id }
 func (r *Room) Name() string { return r.name }
 
 // Policy is the room's live policy.
-func (r *Room) Policy() Policy { return *r.policy.Load() }
+func (r *Room) Policy() Policy { return r.live.Load().Policy }
 
-// SetPolicy replaces the room's policy; the next call to the store uses it.
-// The caller has checked it.
-func (r *Room) SetPolicy(p Policy) { r.policy.Store(&p) }
+// PolicyVersion is the store version of the live policy (0 until it has been
+// saved or read).
+func (r *Room) PolicyVersion() int64 { return r.live.Load().version }
+
+func (r *Room) setPolicy(p Policy, version int64) {
+	r.live.Store(&livePolicy{Policy: p, version: version})
+}
 
 // View is the room as last read from the store, at most one controller tick
 // old. Answering from it keeps status polls off the store.
@@ -52,12 +71,16 @@ func (r *Room) View() View { return *r.view.Load() }
 // Admitted counts the admissions this instance has made in the room.
 func (r *Room) Admitted() int64 { return r.admitted.Load() }
 
+// limits are the store's limits of the live policy now.
+func (r *Room) limits() queue.Limits { return r.Policy().Limits(r.c.now()) }
+
 // Join gives a new visitor a place, admitting them at once when nobody waits.
 func (r *Room) Join(ctx context.Context) (queue.Place, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
-	pl, err := r.store.Join(ctx, r.id, r.Policy().Limits())
+	pl, err := r.c.store.Join(ctx, r.id, r.limits())
 	if err != nil {
+		r.c.storeErrors.join.Add(1)
 		return pl, fmt.Errorf("join room %q: %w", r.id, err)
 	}
 	if pl.Admitted {
@@ -68,10 +91,11 @@ func (r *Room) Join(ctx context.Context) (queue.Place, error) {
 
 // Claim turns the offer made to place seq into an admission.
 func (r *Room) Claim(ctx context.Context, seq int64) (queue.Claim, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
-	c, err := r.store.Claim(ctx, r.id, seq, r.Policy().Limits())
+	c, err := r.c.store.Claim(ctx, r.id, seq, r.limits())
 	if err != nil {
+		r.c.storeErrors.claim.Add(1)
 		return c, fmt.Errorf("claim place %d in room %q: %w", seq, r.id, err)
 	}
 	if c.First {
@@ -106,7 +130,7 @@ func (r *Room) Wait(seq int64) Wait {
 	}
 	w := Wait{Position: seq - v.Served}
 	if p.State == StateOpen {
-		w.ETA, w.ETAKnown = estimate(w.Position, v.Snapshot, p), true
+		w.ETA, w.ETAKnown = Estimate(w.Position, v.Snapshot, p, r.c.now()), true
 		w.PollAfter = pollAfter(w.ETA, p)
 	} else {
 		w.PollAfter = pollAfter(p.PollMax*4, p)
@@ -114,16 +138,48 @@ func (r *Room) Wait(seq int64) Wait {
 	return w
 }
 
-// estimate is how long until the frontier moves position places: at the rate
-// while capacity is free, then at the pace sessions end once it is full.
-func estimate(position int64, v queue.Snapshot, p Policy) time.Duration {
-	perMinute := p.RatePerMinute
-	free := float64(max(0, p.MaxActive-v.Active-v.Pending))
-	// Once every pass is taken, a new one frees up only as a session ends.
-	full := math.Min(perMinute, float64(p.MaxActive)/p.Session.Minutes())
+// Estimate is how long, from now, until the frontier moves position places
+// under policy p: at the rate (following any ramp) while capacity is free,
+// then at the pace sessions end once it is full.
+func Estimate(position int64, v queue.Snapshot, p Policy, now time.Time) time.Duration {
 	n := float64(position)
-	minutes := math.Min(n, free)/perMinute + math.Max(0, n-free)/full
-	return time.Duration(minutes * float64(time.Minute)).Round(time.Second)
+	free := float64(max(0, p.MaxActive-v.Active-v.Pending))
+	first := math.Min(n, free)
+	d := rampTime(first, p, now)
+	if rest := n - first; rest > 0 {
+		// Once every pass is taken, a new one frees up only as a session
+		// ends.
+		end := p.EffectiveRate(now.Add(d))
+		pace := math.Min(end, float64(p.MaxActive)/p.Session.Minutes())
+		d += time.Duration(rest / pace * float64(time.Minute))
+	}
+	return d.Round(time.Second)
+}
+
+// rampTime is how long admitting n visitors takes at the policy's rate from
+// now, following a ramp under way.
+func rampTime(n float64, p Policy, now time.Time) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	ramping, end := p.Ramping(now)
+	r0 := p.EffectiveRate(now) / float64(time.Minute) // per nanosecond
+	r1 := p.RatePerMinute / float64(time.Minute)
+	if !ramping {
+		return time.Duration(n / r1)
+	}
+	// Under the ramp the rate grows linearly from r0 to r1 over T: by t it
+	// has admitted r0·t + (r1-r0)·t²/(2T).
+	T := float64(end.Sub(now))
+	during := r0*T + (r1-r0)*T/2
+	if n >= during {
+		return time.Duration(T + (n-during)/r1)
+	}
+	a := (r1 - r0) / (2 * T)
+	if a <= 0 {
+		return time.Duration(n / r0)
+	}
+	return time.Duration((-r0 + math.Sqrt(r0*r0+4*a*n)) / (2 * a))
 }
 
 // pollAfter spaces polls by distance: about eight polls over the wait,
@@ -141,18 +197,34 @@ type ControllerOptions struct {
 	Tick time.Duration
 	// StoreTimeout bounds each call to the store. Default 1s.
 	StoreTimeout time.Duration
-	// Logger receives store failures. Default slog.Default().
+	// Logger receives store failures and policy changes. Default
+	// slog.Default().
 	Logger *slog.Logger
+	// Now is the clock of ramps and statistics. Default time.Now.
+	Now func() time.Time
 }
 
-// Controller admits the next batch of every room at each tick and keeps each
-// room's view fresh. Every gateway instance runs one; the store makes their
-// ticks safe to interleave.
+// Controller admits the next batch of every room at each tick, keeps each
+// room's view fresh, and keeps every room's policy in step with the store,
+// where operators change it. Every gateway instance runs one; the store makes
+// their ticks safe to interleave.
 type Controller struct {
-	store queue.Store
-	opts  ControllerOptions
-	rooms []*Room
-	byID  map[string]*Room
+	store       queue.Store
+	opts        ControllerOptions
+	mu          sync.Mutex // serialises changes to the room list
+	rooms       atomic.Pointer[[]*Room]
+	reload      chan string
+	storeErrors StoreErrors
+}
+
+// StoreErrors counts failed store calls by operation.
+type StoreErrors struct {
+	join, claim, advance, policy atomic.Int64
+}
+
+// Counts returns the counts by operation name.
+func (s *StoreErrors) Counts() map[string]int64 {
+	return map[string]int64{"join": s.join.Load(), "claim": s.claim.Load(), "advance": s.advance.Load(), "policy": s.policy.Load()}
 }
 
 // NewController returns a controller over store with no rooms.
@@ -166,30 +238,89 @@ func NewController(store queue.Store, opts ControllerOptions) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Controller{store: store, opts: opts, byID: map[string]*Room{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Controller{store: store, opts: opts, reload: make(chan string, 64)}
+	c.rooms.Store(&[]*Room{})
+	return c
 }
 
-// AddRoom adds a room before the controller runs.
+func (c *Controller) now() time.Time { return c.opts.Now() }
+
+// StoreErrors counts the store calls that failed.
+func (c *Controller) StoreErrors() *StoreErrors { return &c.storeErrors }
+
+// RoomDef is a room as the configuration defines it.
+type RoomDef struct {
+	ID, Name string
+	Policy   Policy
+}
+
+// AddRoom adds a room. Its policy is the configuration's until the store
+// says otherwise (see Sync).
 func (c *Controller) AddRoom(id, name string, p Policy) *Room {
-	r := &Room{id: id, name: name, store: c.store, timeout: c.opts.StoreTimeout}
-	r.policy.Store(&p)
-	r.view.Store(&View{})
-	c.rooms = append(c.rooms, r)
-	c.byID[id] = r
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.newRoom(RoomDef{ID: id, Name: name, Policy: p})
+	rooms := append(append([]*Room(nil), *c.rooms.Load()...), r)
+	c.rooms.Store(&rooms)
 	return r
 }
 
+func (c *Controller) newRoom(d RoomDef) *Room {
+	r := &Room{id: d.ID, name: d.Name, c: c, Origin: NewOriginRecorder(c.opts.Now)}
+	r.configPolicy, r.configHash = d.Policy, configHash(d.Policy)
+	r.setPolicy(d.Policy, 0)
+	r.view.Store(&View{})
+	return r
+}
+
+// SetRooms makes the room list match defs, as a reloaded configuration
+// does: rooms not in defs go, new ones come, and a room whose configured
+// policy changed takes the new one (reconciled with the store at the next
+// tick). It returns the rooms in the order of defs.
+func (c *Controller) SetRooms(defs []RoomDef) []*Room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := map[string]*Room{}
+	for _, r := range *c.rooms.Load() {
+		old[r.id] = r
+	}
+	rooms := make([]*Room, 0, len(defs))
+	for _, d := range defs {
+		r, ok := old[d.ID]
+		if !ok {
+			r = c.newRoom(d)
+		} else if h := configHash(d.Policy); h != r.configHash {
+			r.mu.Lock()
+			r.configPolicy, r.configHash, r.synced = d.Policy, h, false
+			r.mu.Unlock()
+		}
+		rooms = append(rooms, r)
+	}
+	c.rooms.Store(&rooms)
+	return rooms
+}
+
 // Room returns the room with the id, or nil.
-func (c *Controller) Room(id string) *Room { return c.byID[id] }
+func (c *Controller) Room(id string) *Room {
+	for _, r := range *c.rooms.Load() {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
 
 // Rooms lists the rooms in the order they were added.
-func (c *Controller) Rooms() []*Room { return c.rooms }
+func (c *Controller) Rooms() []*Room { return *c.rooms.Load() }
 
-// Tick advances every open room once and refreshes every view. It returns
-// every store failure, joined; a failing room leaves the others unharmed.
+// Tick reconciles, advances and refreshes every room once. It returns every
+// store failure, joined; a failing room leaves the others unharmed.
 func (c *Controller) Tick(ctx context.Context) error {
 	var errs []error
-	for _, r := range c.rooms {
+	for _, r := range c.Rooms() {
 		if err := c.tick(ctx, r); err != nil {
 			errs = append(errs, err)
 		}
@@ -198,7 +329,17 @@ func (c *Controller) Tick(ctx context.Context) error {
 }
 
 func (c *Controller) tick(ctx context.Context, r *Room) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.StoreTimeout)
+	r.mu.Lock()
+	synced := r.synced
+	r.mu.Unlock()
+	if !synced {
+		if err := r.sync(ctx); err != nil {
+			c.storeErrors.policy.Add(1)
+			c.markStale(r)
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.opts.StoreTimeout)
 	defer cancel()
 	p := r.Policy()
 	var (
@@ -206,32 +347,83 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 		err  error
 	)
 	if p.State == StateOpen {
-		snap, err = c.store.Advance(ctx, r.id, p.Limits())
+		snap, err = c.store.Advance(sctx, r.id, p.Limits(c.now()))
 	} else {
-		snap, err = c.store.Snapshot(ctx, r.id)
+		snap, err = c.store.Snapshot(sctx, r.id)
 	}
 	if err != nil {
-		old := r.View()
-		old.Fresh = false
-		r.view.Store(&old)
+		c.storeErrors.advance.Add(1)
+		c.markStale(r)
 		return fmt.Errorf("advance room %q: %w", r.id, err)
 	}
 	r.view.Store(&View{Snapshot: snap, Fresh: true})
+	r.sample(c.now())
+	if snap.PolicyVersion != r.PolicyVersion() {
+		// Changed through another instance, and the notification has not
+		// arrived (or was lost): read it now.
+		if err := r.reloadPolicy(ctx); err != nil {
+			c.storeErrors.policy.Add(1)
+			return err
+		}
+	}
 	return nil
 }
 
+func (c *Controller) markStale(r *Room) {
+	old := r.View()
+	old.Fresh = false
+	r.view.Store(&old)
+}
+
 // Run ticks until ctx ends, logging store failures, and returns nil then.
+// Beside the ticks it listens for policy changes made through any instance
+// and applies them as they come.
 func (c *Controller) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { c.watch(ctx) })
+	defer wg.Wait()
 	t := time.NewTicker(c.opts.Tick)
 	defer t.Stop()
-	for {
+	tick := func() {
 		if err := c.Tick(ctx); err != nil && ctx.Err() == nil {
 			c.opts.Logger.Warn("admission tick failed", "err", err)
 		}
+	}
+	tick()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			tick()
+		case id := <-c.reload:
+			if r := c.Room(id); r != nil {
+				if err := r.reloadPolicy(ctx); err != nil && ctx.Err() == nil {
+					c.storeErrors.policy.Add(1)
+					c.opts.Logger.Warn("policy reload failed", "room", id, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// watch feeds change notifications to Run, and watches again after a
+// failure; ticks cover what is missed meanwhile.
+func (c *Controller) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := c.store.WatchPolicies(ctx, func(room string) {
+			select {
+			case c.reload <- room:
+			default: // Run is behind; the next tick catches up
+			}
+		})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		c.opts.Logger.Warn("watching policy changes failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
 		}
 	}
 }

@@ -1,7 +1,11 @@
 package admission
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/usherhq/usher/queue"
@@ -21,12 +25,19 @@ const (
 	StateOpen State = "open"
 	// StatePaused: nobody new is admitted; everyone keeps their place.
 	StatePaused State = "paused"
+	// StateSoldOut: nothing is left to sell. Nobody else is admitted and
+	// waiting visitors are told; visitors already in may finish.
+	StateSoldOut State = "soldout"
+	// StateClosed: the sale is over. The room answers a closed page to
+	// everyone, with a pass or without.
+	StateClosed State = "closed"
 )
 
 // Policy is how a room admits visitors. The zero value is not usable; start
 // from a configuration and Check it.
 type Policy struct {
-	// RatePerMinute is how many visitors are admitted per minute.
+	// RatePerMinute is how many visitors are admitted per minute, once any
+	// ramp towards it has ended.
 	RatePerMinute float64
 	// MaxActive is the most visitors holding a live pass at once.
 	MaxActive int
@@ -41,6 +52,20 @@ type Policy struct {
 	// PollMin and PollMax bound how often a waiting visitor asks for news:
 	// near the front every PollMin, far back every PollMax.
 	PollMin, PollMax time.Duration
+	// RateRamp is how long a raised rate takes to reach its new value, so
+	// that going from 0 to 5,000 a minute does not send the origin 5,000
+	// visitors at once. A lowered rate applies at once. 0 applies every
+	// change at once.
+	RateRamp time.Duration
+	// Ramp, when set, is the rate the current ramp started from and when.
+	Ramp *Ramp
+}
+
+// Ramp is a rate increase in progress: the effective rate climbs linearly
+// from From at Since to the policy's rate at Since + RateRamp.
+type Ramp struct {
+	From  float64
+	Since time.Time
 }
 
 // Limits for the policy's own bounds.
@@ -50,6 +75,7 @@ const (
 	minClaimWindow   = 5 * time.Second
 	minPoll          = 500 * time.Millisecond
 	maxPoll          = 5 * time.Minute
+	maxRateRamp      = time.Hour
 )
 
 // Check calls add for every problem with the policy, naming the field as the
@@ -72,9 +98,9 @@ func (p Policy) Check(add func(field, problem string)) {
 		add("mode", fmt.Sprintf("must be fifo, not %q", p.Mode))
 	}
 	switch p.State {
-	case StateOpen, StatePaused:
+	case StateOpen, StatePaused, StateSoldOut, StateClosed:
 	default:
-		add("state", fmt.Sprintf("must be open or paused, not %q", p.State))
+		add("state", fmt.Sprintf("must be open, paused, soldout or closed, not %q", p.State))
 	}
 	if p.PollMin < minPoll || p.PollMin > maxPoll {
 		add("poll_min", fmt.Sprintf("must be between %s and %s", minPoll, maxPoll))
@@ -87,19 +113,213 @@ func (p Policy) Check(add func(field, problem string)) {
 	if p.ClaimWindow < minClaimWindow || p.ClaimWindow <= p.PollMax {
 		add("claim_window", fmt.Sprintf("must be at least %s and longer than poll_max", minClaimWindow))
 	}
+	if p.RateRamp < 0 || p.RateRamp > maxRateRamp {
+		add("rate_ramp", fmt.Sprintf("must be between 0s and %s", maxRateRamp))
+	}
 }
 
-// Limits is the policy as the queue store enforces it.
-func (p Policy) Limits() queue.Limits {
+// EffectiveRate is the rate per minute in force at now: the policy's rate,
+// or a point on the ramp towards it.
+func (p Policy) EffectiveRate(now time.Time) float64 {
+	if p.Ramp == nil || p.RateRamp <= 0 {
+		return p.RatePerMinute
+	}
+	done := float64(now.Sub(p.Ramp.Since)) / float64(p.RateRamp)
+	switch {
+	case done >= 1:
+		return p.RatePerMinute
+	case done <= 0:
+		return p.Ramp.From
+	}
+	return p.Ramp.From + (p.RatePerMinute-p.Ramp.From)*done
+}
+
+// Ramping reports whether a ramp is still under way at now, and when it ends.
+func (p Policy) Ramping(now time.Time) (bool, time.Time) {
+	if p.Ramp == nil || p.RateRamp <= 0 {
+		return false, time.Time{}
+	}
+	end := p.Ramp.Since.Add(p.RateRamp)
+	return now.Before(end), end
+}
+
+// WithRate returns the policy with a new rate from now: a raise starts a
+// ramp from the rate in force, a cut applies at once.
+func (p Policy) WithRate(rate float64, now time.Time) Policy {
+	current := p.EffectiveRate(now)
+	p.RatePerMinute = rate
+	p.Ramp = nil
+	if rate > current && p.RateRamp > 0 {
+		p.Ramp = &Ramp{From: current, Since: now}
+	}
+	return p
+}
+
+// Limits is the policy as the queue store enforces it at now.
+func (p Policy) Limits(now time.Time) queue.Limits {
+	rate := p.EffectiveRate(now)
 	return queue.Limits{
 		Admit:         p.State == StateOpen,
-		RatePerMinute: p.RatePerMinute,
+		RatePerMinute: rate,
 		// Two seconds of budget may build up while nobody waits: enough to
 		// ride out a late tick, little enough to keep every minute within a
 		// few percent of the rate.
-		Burst:       max(1, p.RatePerMinute/30),
+		Burst:       max(1, rate/30),
 		MaxActive:   p.MaxActive,
 		Session:     p.Session,
 		ClaimWindow: p.ClaimWindow,
 	}
+}
+
+// policyJSON is a policy as the store keeps it and the admin API shows it:
+// the configuration's field names, durations as Go writes them.
+type policyJSON struct {
+	RatePerMinute float64   `json:"rate_per_minute"`
+	MaxActive     int       `json:"max_active"`
+	Session       string    `json:"session"`
+	ClaimWindow   string    `json:"claim_window"`
+	Mode          Mode      `json:"mode"`
+	State         State     `json:"state"`
+	PollMin       string    `json:"poll_min"`
+	PollMax       string    `json:"poll_max"`
+	RateRamp      string    `json:"rate_ramp"`
+	Ramp          *rampJSON `json:"ramp,omitempty"`
+}
+
+type rampJSON struct {
+	From  float64   `json:"from"`
+	Since time.Time `json:"started_at"`
+}
+
+// MarshalJSON encodes the policy with the configuration's field names.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	w := policyJSON{
+		RatePerMinute: p.RatePerMinute, MaxActive: p.MaxActive,
+		Session: p.Session.String(), ClaimWindow: p.ClaimWindow.String(),
+		Mode: p.Mode, State: p.State,
+		PollMin: p.PollMin.String(), PollMax: p.PollMax.String(),
+		RateRamp: p.RateRamp.String(),
+	}
+	if p.Ramp != nil {
+		w.Ramp = &rampJSON{From: p.Ramp.From, Since: p.Ramp.Since.UTC()}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote.
+func (p *Policy) UnmarshalJSON(data []byte) error {
+	var w policyJSON
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("decode policy: %w", err)
+	}
+	out := Policy{RatePerMinute: w.RatePerMinute, MaxActive: w.MaxActive, Mode: w.Mode, State: w.State}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{w.Session, &out.Session}, {w.ClaimWindow, &out.ClaimWindow}, {w.PollMin, &out.PollMin}, {w.PollMax, &out.PollMax}, {w.RateRamp, &out.RateRamp}} {
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("decode policy: %w", err)
+		}
+		*d.dst = v
+	}
+	if w.Ramp != nil {
+		out.Ramp = &Ramp{From: w.Ramp.From, Since: w.Ramp.Since}
+	}
+	*p = out
+	return nil
+}
+
+// FieldProblem is one thing wrong with a requested change.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+// Patchable lists the fields a JSON merge patch may set.
+var Patchable = []string{"rate_per_minute", "max_active", "session", "claim_window", "state", "poll_min", "poll_max", "rate_ramp", "mode"}
+
+// Patch applies a JSON merge patch (RFC 7396) of policy fields at now and
+// checks the result. It returns every problem at once, and the policy is to
+// be used only when there are none. A raised rate_per_minute starts a ramp.
+func (p Policy) Patch(patch []byte, now time.Time) (Policy, []FieldProblem) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &fields); err != nil || fields == nil {
+		return p, []FieldProblem{{Field: "", Problem: "the body must be a JSON object of policy fields"}}
+	}
+	var problems []FieldProblem
+	bad := func(field, problem string) { problems = append(problems, FieldProblem{field, problem}) }
+	out := p
+	newRate := math.NaN()
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		raw := fields[name]
+		if string(raw) == "null" {
+			bad(name, "cannot be removed; give a value")
+			continue
+		}
+		duration := func(dst *time.Duration) {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				bad(name, `must be a duration string such as "10m"`)
+				return
+			}
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				bad(name, fmt.Sprintf("%q is not a duration such as \"10m\"", s))
+				return
+			}
+			*dst = v
+		}
+		switch name {
+		case "rate_per_minute":
+			if err := json.Unmarshal(raw, &newRate); err != nil {
+				bad(name, "must be a number")
+				newRate = math.NaN()
+			}
+		case "max_active":
+			if err := json.Unmarshal(raw, &out.MaxActive); err != nil {
+				bad(name, "must be a whole number")
+			}
+		case "session":
+			duration(&out.Session)
+		case "claim_window":
+			duration(&out.ClaimWindow)
+		case "poll_min":
+			duration(&out.PollMin)
+		case "poll_max":
+			duration(&out.PollMax)
+		case "rate_ramp":
+			duration(&out.RateRamp)
+		case "state":
+			if err := json.Unmarshal(raw, &out.State); err != nil {
+				bad(name, "must be a string")
+			}
+		case "mode":
+			if err := json.Unmarshal(raw, &out.Mode); err != nil {
+				bad(name, "must be a string")
+			}
+		default:
+			bad(name, "is not a policy field that can be changed")
+		}
+	}
+	if !math.IsNaN(newRate) {
+		out = out.WithRate(newRate, now)
+	}
+	failed := map[string]bool{}
+	for _, pr := range problems {
+		failed[pr.Field] = true
+	}
+	out.Check(func(field, problem string) {
+		if !failed[field] {
+			bad(field, problem)
+		}
+	})
+	return out, problems
 }

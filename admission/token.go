@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -117,6 +118,7 @@ type Tokens struct {
 	leeway time.Duration
 	parser *jwt.Parser
 	cache  *tokenCache // nil when disabled
+	counts checkCounts
 }
 
 // NewTokens returns Tokens that sign with signer's signing key and verify
@@ -236,28 +238,49 @@ func (c Claims) validate() error {
 func (t *Tokens) Verify(token []byte, kind Kind, room string) (Claims, error) {
 	switch {
 	case len(token) == 0:
+		t.counts.rejected.Add(1)
 		return Claims{}, errEmpty
 	case len(token) > maxTokenLen:
+		t.counts.rejected.Add(1)
 		return Claims{}, errTooLong
 	}
 	now := t.now()
 	if t.cache != nil {
 		if e, ok := t.cache.get(token); ok {
-			return t.checkCached(token, e, kind, room, now)
+			c, err := t.checkCached(token, e, kind, room, now)
+			if err != nil {
+				t.counts.rejected.Add(1)
+			} else {
+				t.counts.cached.Add(1)
+			}
+			return c, err
 		}
 	}
 	raw := string(token)
 	c, kid, err := t.parse(raw)
+	if err == nil {
+		err = t.check(c, kind, room, now)
+	}
 	if err != nil {
+		t.counts.rejected.Add(1)
 		return Claims{}, err
 	}
-	if err := t.check(c, kind, room, now); err != nil {
-		return Claims{}, err
-	}
+	t.counts.verified.Add(1)
 	if t.cache != nil {
 		t.cache.put(raw, cacheEntry{claims: c, kid: kid}, now, t.leeway)
 	}
 	return c, nil
+}
+
+// checkCounts counts Verify's outcomes.
+type checkCounts struct {
+	cached, verified, rejected atomic.Int64
+}
+
+// Checks counts the tokens Verify accepted from the cache, accepted after a
+// signature check, and rejected.
+func (t *Tokens) Checks() (cached, verified, rejected int64) {
+	return t.counts.cached.Load(), t.counts.verified.Load(), t.counts.rejected.Load()
 }
 
 // checkCached checks a token found in the cache, and drops it from the cache

@@ -94,9 +94,7 @@ func BenchmarkAdmittedRequest(b *testing.B) {
 // a signed ticket and the queue answer (JSON, as load tools ask).
 func BenchmarkJoin(b *testing.B) {
 	g, _ := admittedRequest(b)
-	p := g.ctrl.Room("sale").Policy()
-	p.State = "paused"
-	g.ctrl.Room("sale").SetPolicy(p)
+	setState(b, g, "sale", admission.StatePaused)
 	req := fasthttp.AcquireRequest()
 	req.SetRequestURI("/events/42")
 	req.Header.SetHost("tickets.example")
@@ -116,9 +114,7 @@ func BenchmarkJoin(b *testing.B) {
 // the view, no store call.
 func BenchmarkStatus(b *testing.B) {
 	g, _ := admittedRequest(b)
-	p := g.ctrl.Room("sale").Policy()
-	p.State = "paused"
-	g.ctrl.Room("sale").SetPolicy(p)
+	setState(b, g, "sale", admission.StatePaused)
 	join := fasthttp.AcquireRequest()
 	join.SetRequestURI("/events/42")
 	join.Header.SetHost("tickets.example")

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,14 +32,14 @@ type Config struct {
 	// believed. Default none: the TCP peer is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
-	Origin OriginConfig  `yaml:"origin"`
-	Server ServerConfig  `yaml:"server"`
-	Redis  RedisConfig   `yaml:"redis"`
-	Tokens TokensConfig  `yaml:"tokens"`
-	Queue  QueueConfig   `yaml:"queue"`
-	Log    LogConfig     `yaml:"log"`
-	Rooms  []RoomConfig  `yaml:"rooms"`
-	Admin  AdminSettings `yaml:"-"`
+	Origin OriginConfig `yaml:"origin"`
+	Server ServerConfig `yaml:"server"`
+	Redis  RedisConfig  `yaml:"redis"`
+	Tokens TokensConfig `yaml:"tokens"`
+	Queue  QueueConfig  `yaml:"queue"`
+	Log    LogConfig    `yaml:"log"`
+	Admin  AdminConfig  `yaml:"admin"`
+	Rooms  []RoomConfig `yaml:"rooms"`
 
 	trusted []netip.Prefix
 }
@@ -154,13 +156,73 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is json or text. Default json.
 	Format string `yaml:"format"`
+	// Access logs one line per request of the fans' listener. Default false.
+	Access bool `yaml:"access"`
+	// AccessSample is the share of requests the access log keeps, from 0 to
+	// 1, so a busy on-sale can be logged without drowning. Default 1.
+	AccessSample float64 `yaml:"access_sample"`
 }
 
-// AdminSettings holds admin secrets, which come only from the environment.
-type AdminSettings struct {
-	// Token is the bearer token of the admin API, from USHER_ADMIN_TOKEN.
-	Token string
+// AdminConfig is about who may use the admin listener.
+type AdminConfig struct {
+	// Tokens are API tokens for tools: their SHA-256, never the token
+	// itself. USHER_ADMIN_TOKEN adds one more, with the operator role.
+	Tokens []AdminToken `yaml:"tokens"`
+	// OIDC is the organisation's OpenID Connect provider, for the
+	// dashboard's login and for bearer JWTs. Default: none.
+	OIDC *OIDCConfig `yaml:"oidc"`
+	// SessionTTL is how long a dashboard login lasts. Default 8h.
+	SessionTTL config.Duration `yaml:"session_ttl"`
+
+	// Secrets, from the environment only.
+	envToken     string // USHER_ADMIN_TOKEN
+	clientSecret string // USHER_OIDC_CLIENT_SECRET
+	sessionKey   string // USHER_SESSION_KEY
 }
+
+// AdminToken is an API token of the admin listener.
+type AdminToken struct {
+	// Name says whose token it is, in logs and the audit trail. Required.
+	Name string `yaml:"name"`
+	// SHA256 is the hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
+	// Required.
+	SHA256 string `yaml:"sha256"`
+	// Role is operator (may change rooms) or viewer (may only read).
+	// Default viewer.
+	Role string `yaml:"role"`
+}
+
+// OIDCConfig is an OpenID Connect provider.
+type OIDCConfig struct {
+	// Issuer is the provider's issuer URL. Required.
+	Issuer string `yaml:"issuer"`
+	// ClientID is usher's client at the provider. Required. Its secret, if
+	// the client has one, comes from USHER_OIDC_CLIENT_SECRET.
+	ClientID string `yaml:"client_id"`
+	// RedirectURL is the admin listener's /auth/callback as operators reach
+	// it, registered at the provider. Required.
+	RedirectURL string `yaml:"redirect_url"`
+	// Audience is the aud bearer JWTs must carry. Default: ClientID.
+	Audience string `yaml:"audience"`
+	// RolesClaim is the claim with the user's roles, or a dotted path into
+	// nested claims (realm_access.roles). Default "roles".
+	RolesClaim string `yaml:"roles_claim"`
+	// OperatorRole and ViewerRole are the role values that grant usher's
+	// roles. Default usher-operator and usher-viewer.
+	OperatorRole string `yaml:"operator_role"`
+	ViewerRole   string `yaml:"viewer_role"`
+	// Scopes asked for at login besides openid. Default [profile, email].
+	Scopes []string `yaml:"scopes"`
+}
+
+// SetDefaults gives a provider from the file its defaults before its keys
+// are read.
+func (o *OIDCConfig) SetDefaults() {
+	*o = OIDCConfig{RolesClaim: "roles", OperatorRole: "usher-operator", ViewerRole: "usher-viewer", Scopes: []string{"profile", "email"}}
+}
+
+// SetDefaults gives a token from the file its defaults.
+func (t *AdminToken) SetDefaults() { *t = AdminToken{Role: "viewer"} }
 
 // RoomConfig is one protected on-sale.
 type RoomConfig struct {
@@ -192,6 +254,10 @@ type RoomConfig struct {
 	PollMin config.Duration `yaml:"poll_min"`
 	// PollMax is how often visitors far back ask. Default 20s.
 	PollMax config.Duration `yaml:"poll_max"`
+	// RateRamp is how long a raised rate takes to reach its new value; a
+	// lowered rate applies at once. 0 applies every change at once. Default
+	// 1m.
+	RateRamp config.Duration `yaml:"rate_ramp"`
 
 	patterns []pattern
 }
@@ -223,7 +289,8 @@ func DefaultConfig() Config {
 		Redis:  RedisConfig{KeyPrefix: "usher:", Timeout: config.Duration(time.Second)},
 		Tokens: TokensConfig{TicketTTL: config.Duration(24 * time.Hour), Leeway: config.Duration(5 * time.Second), CacheSize: 100_000},
 		Queue:  QueueConfig{Tick: config.Duration(time.Second)},
-		Log:    LogConfig{Level: "info", Format: "json"},
+		Log:    LogConfig{Level: "info", Format: "json", AccessSample: 1},
+		Admin:  AdminConfig{SessionTTL: config.Duration(8 * time.Hour)},
 	}
 }
 
@@ -236,6 +303,7 @@ func DefaultRoom() RoomConfig {
 		State:       "open",
 		PollMin:     config.Duration(2 * time.Second),
 		PollMax:     config.Duration(20 * time.Second),
+		RateRamp:    config.Duration(time.Minute),
 	}
 }
 
@@ -284,7 +352,9 @@ func finish(cfg Config, doc *config.Doc, problems config.Problems, getenv func(s
 		cfg.Tokens.KeyFiles = splitList(v)
 		fromEnv["tokens.key_files"] = "USHER_KEY_FILES"
 	}
-	cfg.Admin.Token = getenv("USHER_ADMIN_TOKEN")
+	cfg.Admin.envToken = getenv("USHER_ADMIN_TOKEN")
+	cfg.Admin.clientSecret = getenv("USHER_OIDC_CLIENT_SECRET")
+	cfg.Admin.sessionKey = getenv("USHER_SESSION_KEY")
 	// A value that failed to decode was left at its default; validating it
 	// would only report the same key twice.
 	failed := map[string]bool{}
@@ -363,8 +433,50 @@ func (c *Config) validate() config.Problems {
 	default:
 		ps.Add("log.format", "must be json or text, not %q", c.Log.Format)
 	}
+	if c.Log.AccessSample < 0 || c.Log.AccessSample > 1 {
+		ps.Add("log.access_sample", "must be between 0 and 1")
+	}
+	c.Admin.validate(&ps)
 	c.validateRooms(&ps)
 	return ps
+}
+
+func (a *AdminConfig) validate(ps *config.Problems) {
+	names := map[string]bool{}
+	for i, t := range a.Tokens {
+		key := fmt.Sprintf("admin.tokens[%d]", i)
+		if t.Name == "" {
+			ps.Add(key+".name", "is required: it names the token's holder in the audit trail")
+		} else if names[t.Name] {
+			ps.Add(key+".name", "%q names two tokens", t.Name)
+		}
+		names[t.Name] = true
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
+			ps.Add(key+".sha256", "must be 64 hex digits: the SHA-256 of the token (printf %%s TOKEN | sha256sum)")
+		}
+		if t.Role != "operator" && t.Role != "viewer" {
+			ps.Add(key+".role", "must be operator or viewer, not %q", t.Role)
+		}
+	}
+	if a.SessionTTL < config.Duration(time.Minute) {
+		ps.Add("admin.session_ttl", "must be at least 1m")
+	}
+	if a.sessionKey != "" && len(a.sessionKey) < 32 {
+		ps.Add("USHER_SESSION_KEY", "must be at least 32 characters")
+	}
+	if o := a.OIDC; o != nil {
+		for _, f := range []struct{ key, url string }{{"admin.oidc.issuer", o.Issuer}, {"admin.oidc.redirect_url", o.RedirectURL}} {
+			if u, err := url.Parse(f.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				ps.Add(f.key, "must be an http(s) URL, not %q", f.url)
+			}
+		}
+		if o.ClientID == "" {
+			ps.Add("admin.oidc.client_id", "is required")
+		}
+		if o.RolesClaim == "" || o.OperatorRole == "" || o.ViewerRole == "" {
+			ps.Add("admin.oidc", "roles_claim, operator_role and viewer_role must not be empty")
+		}
+	}
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -535,5 +647,6 @@ func (r RoomConfig) Policy() admission.Policy {
 		State:         admission.State(r.State),
 		PollMin:       time.Duration(r.PollMin),
 		PollMax:       time.Duration(r.PollMax),
+		RateRamp:      time.Duration(r.RateRamp),
 	}
 }

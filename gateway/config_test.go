@@ -58,8 +58,8 @@ func TestConfigEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Redis.URL != "redis://env:6379/1" || !reflect.DeepEqual(cfg.Tokens.KeyFiles, []string{"a.pem", "b.pem"}) || cfg.Admin.Token != "tok" {
-		t.Errorf("environment not applied: %+v %+v %q", cfg.Redis, cfg.Tokens.KeyFiles, cfg.Admin.Token)
+	if cfg.Redis.URL != "redis://env:6379/1" || !reflect.DeepEqual(cfg.Tokens.KeyFiles, []string{"a.pem", "b.pem"}) || cfg.Admin.envToken != "tok" {
+		t.Errorf("environment not applied: %+v %+v %q", cfg.Redis, cfg.Tokens.KeyFiles, cfg.Admin.envToken)
 	}
 	env["USHER_REDIS_URL"] = "http://wrong"
 	_, err = ParseConfig(src, func(k string) string { return env[k] })

@@ -6,11 +6,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/gateway/admin"
 	"github.com/usherhq/usher/queue"
 )
 
@@ -31,32 +36,49 @@ type Options struct {
 	Keys *admission.KeySet
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
-	// Now is the clock of tokens. Default time.Now.
+	// Now is the clock of tokens, ramps and sessions. Default time.Now.
 	Now func() time.Time
+	// NoProcessMetrics leaves the Go runtime and process metrics out of
+	// /metrics (tests compare the exposition with a golden file).
+	NoProcessMetrics bool
 }
 
 // Gateway serves fans on one listener and operators on another.
 type Gateway struct {
-	cfg    *Config
-	log    *slog.Logger
-	store  queue.Store
-	keys   *admission.KeySet
-	tokens *admission.Tokens
-	ctrl   *admission.Controller
-	router *router
-	rooms  map[string]*room
-	proxy  *proxy
-	now    func() time.Time
+	cfg     *Config
+	log     *slog.Logger
+	store   queue.Store
+	keys    *admission.KeySet
+	tokens  *admission.Tokens
+	ctrl    *admission.Controller
+	routing atomic.Pointer[routing]
+	proxy   *proxy
+	now     func() time.Time
+	metrics *metrics
+	admin   *admin.Server
+	access  *slog.Logger // nil unless the access log is on
 
 	// ctx carries store calls made for visitors; a fasthttp RequestCtx is
-	// not a context to hang them on.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	draining atomic.Bool
-	storeOK  atomic.Bool
+	// not a context to hang them on. It ends when Run returns.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// streams ends long-lived connections (event streams, tunnels) once the
+	// drain delay is over, so that shutdown does not wait for them.
+	streams    context.Context
+	endStreams context.CancelFunc
+	draining   atomic.Bool
+	storeOK    atomic.Bool
+	pingErrors atomic.Int64
 	// logStoreErrors keeps a failing store from flooding the log: one line
 	// a second at most.
 	logStoreErrors rate.Sometimes
+}
+
+// routing is the rooms as the request path sees them; a reload swaps it
+// whole.
+type routing struct {
+	router *router
+	rooms  map[string]*room
 }
 
 // New builds a gateway from a validated configuration.
@@ -83,33 +105,118 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 			Now: opts.Now, Leeway: time.Duration(cfg.Tokens.Leeway), CacheSize: cacheSize,
 		}),
 		ctrl: admission.NewController(opts.Store, admission.ControllerOptions{
-			Tick: time.Duration(cfg.Queue.Tick), StoreTimeout: time.Duration(cfg.Redis.Timeout), Logger: opts.Logger,
+			Tick: time.Duration(cfg.Queue.Tick), StoreTimeout: time.Duration(cfg.Redis.Timeout), Logger: opts.Logger, Now: opts.Now,
 		}),
-		rooms:          map[string]*room{},
 		now:            opts.Now,
+		metrics:        newMetrics(),
 		logStoreErrors: rate.Sometimes{Interval: time.Second},
 	}
+	if cfg.Log.Access {
+		g.access = opts.Logger.With("log", "access")
+	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.streams, g.endStreams = context.WithCancel(g.ctx)
 	g.storeOK.Store(true)
-	var routes []route
-	for _, rc := range cfg.Rooms {
+	g.setRooms(cfg.Rooms)
+	p, err := newProxy(g.streams, cfg.Origin, cfg.trusted, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	p.observe = g.metrics.observeUpstream
+	g.proxy = p
+	g.registerMetrics(g.metrics, !opts.NoProcessMetrics)
+	if g.admin, err = g.newAdmin(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// setRooms makes the gateway serve rooms: the controller's list and the
+// routing table change together.
+func (g *Gateway) setRooms(rooms []RoomConfig) {
+	defs := make([]admission.RoomDef, len(rooms))
+	for i, rc := range rooms {
 		name := rc.Name
 		if name == "" {
 			name = rc.ID
 		}
-		rm := newRoom(g.ctrl.AddRoom(rc.ID, name, rc.Policy()))
-		g.rooms[rc.ID] = rm
+		defs[i] = admission.RoomDef{ID: rc.ID, Name: name, Policy: rc.Policy()}
+	}
+	adm := g.ctrl.SetRooms(defs)
+	rt := &routing{rooms: map[string]*room{}}
+	var routes []route
+	for i, rc := range rooms {
+		rm := newRoom(adm[i])
+		rt.rooms[rc.ID] = rm
 		for _, p := range rc.patterns {
 			routes = append(routes, route{host: rc.Host, pattern: p, room: rm})
 		}
 	}
-	g.router = newRouter(routes)
-	p, err := newProxy(g.ctx, cfg.Origin, cfg.trusted, opts.Logger)
-	if err != nil {
-		return nil, err
+	rt.router = newRouter(routes)
+	g.routing.Store(rt)
+}
+
+// Reload applies a new configuration's rooms without dropping a connection:
+// new rooms start, removed ones stop, and a room whose policy changed in the
+// file takes it (see admission.Controller.SetRooms). Other settings need a
+// restart; the ones that differ are returned so the caller can say so.
+func (g *Gateway) Reload(cfg *Config) (needRestart []string) {
+	g.setRooms(cfg.Rooms)
+	old := *g.cfg
+	if old.Listen != cfg.Listen {
+		needRestart = append(needRestart, "listen")
 	}
-	g.proxy = p
-	return g, nil
+	if old.AdminListen != cfg.AdminListen {
+		needRestart = append(needRestart, "admin_listen")
+	}
+	for _, c := range []struct {
+		key      string
+		old, new any
+	}{
+		{"origin", old.Origin, cfg.Origin}, {"server", old.Server, cfg.Server}, {"redis", old.Redis, cfg.Redis},
+		{"tokens", old.Tokens, cfg.Tokens}, {"queue", old.Queue, cfg.Queue}, {"log", old.Log, cfg.Log},
+		{"trusted_proxies", old.TrustedProxies, cfg.TrustedProxies}, {"plain_http", old.PlainHTTP, cfg.PlainHTTP},
+		{"admin", old.Admin, cfg.Admin},
+	} {
+		if !reflect.DeepEqual(c.old, c.new) {
+			needRestart = append(needRestart, c.key)
+		}
+	}
+	g.log.Info("configuration reloaded", "rooms", len(cfg.Rooms), "need_restart", needRestart)
+	return needRestart
+}
+
+// newAdmin builds the admin listener from the admin settings.
+func (g *Gateway) newAdmin() (*admin.Server, error) {
+	a := g.cfg.Admin
+	var tokens []admin.Token
+	for _, t := range a.Tokens {
+		var sum [32]byte
+		b, _ := hex.DecodeString(t.SHA256)
+		copy(sum[:], b)
+		tokens = append(tokens, admin.Token{Name: t.Name, SHA256: sum, Role: admin.Role(t.Role)})
+	}
+	if a.envToken != "" {
+		tokens = append(tokens, admin.Token{Name: "USHER_ADMIN_TOKEN", SHA256: sha256.Sum256([]byte(a.envToken)), Role: admin.RoleOperator})
+	}
+	key := []byte(a.sessionKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		if a.OIDC != nil {
+			g.log.Warn("USHER_SESSION_KEY is not set: dashboard logins last until this instance restarts and work on this instance only")
+		}
+	}
+	var oidc *admin.OIDC
+	if o := a.OIDC; o != nil {
+		oidc = &admin.OIDC{
+			Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: a.clientSecret, RedirectURL: o.RedirectURL,
+			Audience: o.Audience, RolesClaim: o.RolesClaim, OperatorRole: o.OperatorRole, ViewerRole: o.ViewerRole, Scopes: o.Scopes,
+		}
+	}
+	return admin.New(admin.Config{
+		Tokens: tokens, OIDC: oidc, SessionKey: key, SessionTTL: time.Duration(a.SessionTTL), PlainHTTP: g.cfg.PlainHTTP,
+	}, admin.Deps{Rooms: g.ctrl, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
 }
 
 // Controller is the gateway's admission controller.
@@ -148,9 +255,9 @@ func (g *Gateway) server() *fasthttp.Server {
 func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	defer g.cancel()
 	srv := g.server()
-	var admin *http.Server
+	var adminSrv *http.Server
 	if adminLn != nil {
-		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+		adminSrv = &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	}
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return g.ctrl.Run(gctx) })
@@ -161,9 +268,9 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 		}
 		return nil
 	})
-	if admin != nil {
+	if adminSrv != nil {
 		grp.Go(func() error {
-			if err := admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve admin %s: %w", adminLn.Addr(), err)
 			}
 			return nil
@@ -176,14 +283,17 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 			g.log.Info("stopping: draining", "drain_delay", g.cfg.Server.DrainDelay.String())
 			time.Sleep(time.Duration(g.cfg.Server.DrainDelay))
 		}
+		// Event streams and tunnels end now, or shutdown would wait for
+		// them.
+		g.endStreams()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.cfg.Server.ShutdownTimeout))
 		defer cancel()
 		var errs []error
 		if err := srv.ShutdownWithContext(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down: %w", err))
 		}
-		if admin != nil {
-			if err := admin.Shutdown(sctx); err != nil {
+		if adminSrv != nil {
+			if err := adminSrv.Shutdown(sctx); err != nil {
 				errs = append(errs, fmt.Errorf("shut down admin: %w", err))
 			}
 		}
@@ -194,6 +304,9 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	return err
 }
 
+// AdminHandler serves the admin listener, its requests counted in metrics.
+func (g *Gateway) AdminHandler() http.Handler { return g.metrics.instrumentAdmin(g.admin.Handler()) }
+
 // watchStore keeps readiness in step with the store.
 func (g *Gateway) watchStore(ctx context.Context) {
 	t := time.NewTicker(time.Second)
@@ -202,6 +315,9 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, time.Duration(g.cfg.Redis.Timeout))
 		err := g.store.Ping(pctx)
 		cancel()
+		if err != nil {
+			g.pingErrors.Add(1)
+		}
 		if ok := err == nil; g.storeOK.Swap(ok) != ok && ctx.Err() == nil {
 			if ok {
 				g.log.Info("queue store answers again")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -15,52 +16,99 @@ import (
 var internalPrefix = []byte("/_usher/")
 
 // handle is the fans' entry point: usher's own paths, then the rooms, then
-// the origin as it is.
+// the origin as it is. Every request is counted by route and status.
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	route, rm := g.serve(ctx)
+	d := time.Since(start)
+	code := ctx.Response.StatusCode()
+	g.metrics.observeFans(route, code, d)
+	if g.access != nil && (g.cfg.Log.AccessSample >= 1 || rand.Float64() < g.cfg.Log.AccessSample) {
+		g.logAccess(ctx, route, rm, code, d)
+	}
+}
+
+func (g *Gateway) serve(ctx *fasthttp.RequestCtx) (route int, rm *room) {
 	raw := ctx.Request.URI().PathOriginal()
 	path := raw
 	if needsCanonicalizing(raw) {
 		path = canonicalPath(make([]byte, 0, len(raw)+1), raw)
 	}
 	if bytes.HasPrefix(path, internalPrefix) {
-		g.serveInternal(ctx, path[len(internalPrefix):])
-		return
+		return g.serveInternal(ctx, path[len(internalPrefix):]), nil
 	}
-	if rm := g.router.match(ctx.Request.Header.Host(), path); rm != nil {
+	if rm := g.routing.Load().router.match(ctx.Request.Header.Host(), path); rm != nil {
 		g.serveRoom(ctx, rm)
-		return
+		return routeRoom, rm
 	}
 	g.proxy.forward(ctx, nil)
+	return routeProxy, nil
+}
+
+// logAccess writes one access log line. The client is the TCP peer, or the
+// address a trusted proxy forwarded for.
+func (g *Gateway) logAccess(ctx *fasthttp.RequestCtx, route int, rm *room, code int, d time.Duration) {
+	room := ""
+	if rm != nil {
+		room = rm.id
+	}
+	g.access.Info("request",
+		"method", string(ctx.Method()), "path", string(ctx.Request.URI().PathOriginal()),
+		"status", code, "duration_ms", float64(d)/float64(time.Millisecond),
+		"route", routeNames[route], "room", room, "client", g.proxy.clientAddr(ctx).String(),
+		"bytes", ctx.Response.Header.ContentLength(), "user_agent", string(ctx.UserAgent()))
 }
 
 // serveRoom lets a visitor with a pass through, and otherwise finds or makes
 // their place in line: admitted at once when the room has room, the queue
 // page when it does not.
 func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
+	state := rm.adm.Policy().State
+	if state == admission.StateClosed {
+		g.answerClosed(ctx, rm)
+		return
+	}
 	if ctx.IsOptions() {
 		// A CORS preflight never carries cookies, and changes nothing:
 		// answering it with the queue would break the request it precedes,
 		// which itself needs a pass.
-		g.proxy.forward(ctx, nil)
+		g.forwardRoom(ctx, rm, nil)
 		return
 	}
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
 		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
-			g.proxy.forward(ctx, pass)
+			g.forwardRoom(ctx, rm, pass)
 			return
 		}
+	}
+	if state == admission.StateSoldOut {
+		// Nobody else gets in: no place to give out, only the news.
+		g.answerWaiting(ctx, rm, visitor{wait: admission.Wait{PollAfter: rm.adm.Policy().PollMax}})
+		return
 	}
 	v, ok := g.place(ctx, rm)
 	if !ok {
 		return
 	}
 	if v.pass != "" {
-		g.proxy.forward(ctx, []byte(v.pass))
+		g.forwardRoom(ctx, rm, []byte(v.pass))
 	} else {
 		g.answerWaiting(ctx, rm, v)
 	}
 	// After the answer is in place: forwarding replaces the response.
 	g.setCookies(ctx, rm, v)
+}
+
+// forwardRoom proxies a request in a room and measures the origin's answer
+// for the room's statistics.
+func (g *Gateway) forwardRoom(ctx *fasthttp.RequestCtx, rm *room, pass []byte) {
+	code, d := g.proxy.forward(ctx, pass)
+	rm.adm.Origin.Observe(d, code)
+}
+
+// answerClosed answers everyone in a closed room, with a pass or without.
+func (g *Gateway) answerClosed(ctx *fasthttp.RequestCtx, rm *room) {
+	g.answerWaiting(ctx, rm, visitor{wait: admission.Wait{PollAfter: rm.adm.Policy().PollMax}})
 }
 
 // visitor is a visitor's standing in a room during one request.
@@ -197,11 +245,16 @@ func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value string, life t
 func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	h := &ctx.Response.Header
 	h.Set("Cache-Control", "no-store")
+	state := rm.adm.Policy().State
+	if state == admission.StateSoldOut || state == admission.StateClosed {
+		// The answer is final: no place, no wait, no retry soon.
+		v.wait.Position, v.wait.ETAKnown = 0, false
+	}
 	if wantsJSON(ctx) {
 		h.Set("Retry-After", strconv.Itoa(int((v.wait.PollAfter+time.Second-1)/time.Second)))
 		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
 		ctx.SetContentType("application/json")
-		writeStatus(ctx, rm, v.wait, true, false)
+		writeStatus(ctx, rm, v.wait, v.wait.Position > 0, false)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)

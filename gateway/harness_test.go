@@ -193,6 +193,16 @@ func startGateway(t *testing.T, s gatewaySetup) (*testGateway, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	url, stop := serveFans(t, g)
+	tg := &testGateway{Gateway: g, URL: url}
+	tg.tick(t)
+	return tg, stop
+}
+
+// serveFans serves g's fans listener on 127.0.0.1 until the test ends (or
+// stop is called), without the tick loop.
+func serveFans(t *testing.T, g *Gateway) (url string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +214,7 @@ func startGateway(t *testing.T, s gatewaySetup) (*testGateway, func()) {
 		_ = srv.Serve(ln)
 	}()
 	var once sync.Once
-	stop := func() {
+	stop = func() {
 		once.Do(func() {
 			_ = srv.Shutdown()
 			<-done
@@ -212,9 +222,7 @@ func startGateway(t *testing.T, s gatewaySetup) (*testGateway, func()) {
 		})
 	}
 	t.Cleanup(stop)
-	tg := &testGateway{Gateway: g, URL: "http://" + ln.Addr().String()}
-	tg.tick(t)
-	return tg, stop
+	return "http://" + ln.Addr().String(), stop
 }
 
 func (g *testGateway) tick(t *testing.T) {
@@ -268,4 +276,17 @@ func (b *browser) get(url string, header ...string) (*http.Response, string) {
 		b.t.Fatalf("GET %s: read body: %v", url, err)
 	}
 	return resp, string(body)
+}
+
+// setState changes a room's state as an operator does.
+func setState(t testing.TB, g *Gateway, room string, state admission.State) {
+	t.Helper()
+	_, _, problems, err := g.ctrl.Room(room).Change(context.Background(), admission.Actor{Who: "test", Via: "token"}, "test",
+		func(p admission.Policy) (admission.Policy, []admission.FieldProblem) {
+			p.State = state
+			return p, nil
+		})
+	if err != nil {
+		t.Fatalf("set state %s: %v %v", state, err, problems)
+	}
 }

@@ -8,11 +8,13 @@ import (
 	"github.com/usherhq/usher/queue"
 )
 
-// serveInternal serves usher's own paths under /_usher/.
-func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) {
+// serveInternal serves usher's own paths under /_usher/ and returns the
+// route they count under.
+func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 	switch string(name) {
 	case "status":
 		g.serveStatus(ctx)
+		return routeStatus
 	case "jwks.json":
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
 		ctx.SetContentType("application/json")
@@ -26,6 +28,7 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) {
 	default:
 		writeError(ctx, page.Error{Status: fasthttp.StatusNotFound, Title: "Not found", Message: "There is nothing at this address."})
 	}
+	return routeUsher
 }
 
 // serveReady fails while the queue store does not answer and from the moment
@@ -51,7 +54,7 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 // without a ticket gets nulls, and joins by asking for the protected page.
 func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	rm := g.rooms[string(ctx.QueryArgs().Peek("room"))]
+	rm := g.routing.Load().rooms[string(ctx.QueryArgs().Peek("room"))]
 	if rm == nil {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetContentType("application/json")
@@ -60,11 +63,17 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("application/json")
 	pollMin := admission.Wait{PollAfter: rm.adm.Policy().PollMin}
-	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
+	state := rm.adm.Policy().State
+	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 && state != admission.StateClosed {
 		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
 			writeStatus(ctx, rm, pollMin, true, true)
 			return
 		}
+	}
+	if state == admission.StateSoldOut || state == admission.StateClosed {
+		// Waiting visitors learn it within one poll; the page stops polling.
+		writeStatus(ctx, rm, admission.Wait{PollAfter: rm.adm.Policy().PollMax}, false, false)
+		return
 	}
 	var v visitor
 	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {

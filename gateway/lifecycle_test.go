@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -220,4 +221,56 @@ func TestAdminAPI(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `usher_room_waiting{room="sale"}`) || !strings.Contains(body, "usher_build_info") {
 		t.Errorf("metrics: %d %.300s", code, body)
 	}
+}
+
+func TestAccessLog(t *testing.T) {
+	clk := newClock()
+	o := newOrigin(t, nil)
+	cfg := testConfig(o.URL, nil)
+	cfg.Log.Access = true
+	cfg.TrustedProxies = []string{"127.0.0.1"}
+	checked, err := CheckConfig(*cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	logw := &lockedWriter{w: &buf}
+	g, err := New(checked, Options{Store: storeKinds(t)[0].open(t, clk.Now), Keys: newKeys(t), Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(logw, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serveFans(t, g)
+	newBrowser(t).get(url+"/events/9?q=1", "X-Forwarded-For", "203.0.113.7")
+	logw.mu.Lock()
+	defer logw.mu.Unlock()
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["log"] == "access" {
+			line = m
+		}
+	}
+	if line == nil {
+		t.Fatalf("no access log line in %s", buf.String())
+	}
+	for k, want := range map[string]any{"method": "GET", "path": "/events/9", "status": 200.0, "route": "room", "room": "sale", "client": "203.0.113.7"} {
+		if line[k] != want {
+			t.Errorf("%s = %v, want %v (%v)", k, line[k], want, line)
+		}
+	}
+	if strings.Contains(buf.String(), "usher_pass") || strings.Contains(buf.String(), "eyJ") {
+		t.Error("the access log holds a token")
+	}
+}
+
+// lockedWriter serialises writes from the server's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

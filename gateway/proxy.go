@@ -33,6 +33,7 @@ type proxy struct {
 	client     upstream
 	upgrade    *upgradeTarget
 	stop       context.Context // ends tunnels when the gateway stops
+	observe    func(code int, d time.Duration)
 	https      bool
 	hostHeader string
 	trusted    []netip.Prefix
@@ -147,8 +148,10 @@ var (
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer", "Upgrade"}
 
 // forward sends the request to the origin and leaves the origin's answer in
-// ctx.Response. pass, when not nil, goes to the origin in X-Usher-Pass.
-func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) {
+// ctx.Response. pass, when not nil, goes to the origin in X-Usher-Pass. It
+// returns the origin's status code (0 when it did not answer) and how long
+// it took.
+func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) (int, time.Duration) {
 	req := &ctx.Request
 	var upgrade []byte
 	if req.Header.ConnectionUpgrade() {
@@ -176,15 +179,27 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) {
 		// The one hop-by-hop exchange that must reach the origin.
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.SetBytesV("Upgrade", upgrade)
-		p.tunnel(ctx)
-		return
+		start := time.Now()
+		code := p.tunnel(ctx)
+		return code, time.Since(start)
 	}
 	resp := &ctx.Response
-	if err := p.client.Do(req, resp); err != nil {
+	start := time.Now()
+	err := p.client.Do(req, resp)
+	d := time.Since(start)
+	code := 0
+	if err == nil {
+		code = resp.StatusCode()
+	}
+	if p.observe != nil {
+		p.observe(code, d)
+	}
+	if err != nil {
 		p.fail(ctx, err)
-		return
+		return 0, d
 	}
 	stripHopByHopResponse(&resp.Header)
+	return code, d
 }
 
 // fail answers a request the origin did not: 503 when every connection is
@@ -253,6 +268,30 @@ func (p *proxy) setForwarded(ctx *fasthttp.RequestCtx) {
 	if len(h.PeekBytes(headerXFHost)) == 0 {
 		h.SetCanonical(headerXFHost, h.Host())
 	}
+}
+
+// clientAddr is the client's address: the TCP peer, or, when the peer is a
+// trusted proxy, the nearest address in X-Forwarded-For that is not one.
+func (p *proxy) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	ip := remoteAddr(ctx)
+	if !p.isTrusted(ip) {
+		return ip
+	}
+	xff := ctx.Request.Header.PeekBytes(headerXFF)
+	for len(xff) > 0 {
+		i := bytes.LastIndexByte(xff, ',')
+		hop := bytes.TrimSpace(xff[i+1:])
+		xff = xff[:max(i, 0)]
+		a, err := netip.ParseAddr(string(hop))
+		if err != nil {
+			break
+		}
+		ip = a.Unmap()
+		if !p.isTrusted(ip) {
+			break
+		}
+	}
+	return ip
 }
 
 func (p *proxy) isTrusted(ip netip.Addr) bool {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
 )
 
@@ -153,9 +154,7 @@ func TestAdmittedInArrivalOrder(t *testing.T) {
 					t.Fatalf("fan %d joined at position %d", i+1, p)
 				}
 			}
-			p := g.ctrl.Room("sale").Policy()
-			p.State = "open"
-			g.ctrl.Room("sale").SetPolicy(p)
+			setState(t, g.Gateway, "sale", admission.StateOpen)
 
 			admittedAt := make([]int, n) // round in which each fan got through
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -215,9 +214,7 @@ func TestRateAndCapacity(t *testing.T) {
 					fans[i] = newBrowser(t)
 					fans[i].join(g)
 				}
-				p := g.ctrl.Room("sale").Policy()
-				p.State = "open"
-				g.ctrl.Room("sale").SetPolicy(p)
+				setState(t, g.Gateway, "sale", admission.StateOpen)
 
 				passEnds := make([]time.Time, n)
 				next := 0 // fans before next have been admitted

@@ -37,19 +37,20 @@ func (u *upgradeTarget) dial() (net.Conn, error) {
 // tunnel forwards an upgrade request to the origin. If the origin switches
 // protocols, the visitor's connection is handed over and joined to the
 // origin's, byte for byte, until either side closes or the gateway stops;
-// any other answer is passed back as an ordinary response.
-func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) {
+// any other answer is passed back as an ordinary response. It returns the
+// origin's status code, 0 when it did not answer.
+func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) int {
 	up, err := p.upgrade.dial()
 	if err != nil {
 		p.fail(ctx, err)
-		return
+		return 0
 	}
 	_ = up.SetDeadline(time.Now().Add(p.upgrade.handshake))
 	bw := bufio.NewWriter(up)
 	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
 		up.Close()
 		p.fail(ctx, errors.Join(err, errors.New("write upgrade request")))
-		return
+		return 0
 	}
 	br := bufio.NewReaderSize(up, p.upgrade.maxHeader)
 	resp := &ctx.Response
@@ -57,18 +58,18 @@ func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) {
 	if err := resp.Header.Read(br); err != nil {
 		up.Close()
 		p.fail(ctx, err)
-		return
+		return 0
 	}
-	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+	if code := resp.StatusCode(); code != fasthttp.StatusSwitchingProtocols {
 		// Refused: an ordinary response, body and all.
 		err := resp.ReadBody(br, 0)
 		up.Close()
 		if err != nil {
 			p.fail(ctx, err)
-			return
+			return 0
 		}
 		stripHopByHopResponse(&resp.Header)
-		return
+		return code
 	}
 	_ = up.SetDeadline(time.Time{})
 	stop := p.stop
@@ -94,6 +95,7 @@ func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) {
 		<-errc
 		<-errc
 	})
+	return fasthttp.StatusSwitchingProtocols
 }
 
 // closeWrite half-closes a connection so the peer sees the end of the

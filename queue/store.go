@@ -22,6 +22,15 @@ import (
 // tell "the store did not answer" from a bad argument.
 var ErrUnavailable = errors.New("queue store unavailable")
 
+// ErrNotFound: the room has no saved policy.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict: the room's policy was saved by someone else since it was read.
+var ErrConflict = errors.New("policy changed meanwhile")
+
+// AuditKeep is how many audit entries a store keeps per room, newest first.
+const AuditKeep = 1000
+
 // Limits is the part of a room's policy that the store enforces. Callers pass
 // it on every call, so a policy change takes effect on the next call.
 type Limits struct {
@@ -115,6 +124,20 @@ type Snapshot struct {
 	Offered int
 	// At is the store's clock when the snapshot was taken.
 	At time.Time
+	// PolicyVersion is the version of the room's saved policy (0 when none),
+	// so that each tick reveals a change made through another instance.
+	PolicyVersion int64
+}
+
+// Policy is a room's live policy as a store keeps it. The store does not read
+// Data: the admission package encodes and decodes it.
+type Policy struct {
+	Data []byte
+	// Version grows by one with every save; 0 means never saved.
+	Version int64
+	// ConfigHash identifies the configuration the policy was last set from,
+	// so that a restart with an unchanged file keeps changes made live.
+	ConfigHash string
 }
 
 // Store keeps the waiting lines of many rooms. Implementations are safe for
@@ -138,6 +161,23 @@ type Store interface {
 	Advance(ctx context.Context, room string, lim Limits) (Snapshot, error)
 	// Snapshot reads a room's counters without changing anything.
 	Snapshot(ctx context.Context, room string) (Snapshot, error)
+	// LoadPolicy returns the room's saved policy, or ErrNotFound.
+	LoadPolicy(ctx context.Context, room string) (Policy, error)
+	// SavePolicy replaces the room's policy (Data and ConfigHash of p) if
+	// its version is still expect (0: nothing saved yet), in one atomic step
+	// that sets the version to expect+1, prepends audit to the room's audit
+	// trail unless it is nil (keeping the newest AuditKeep entries), and
+	// notifies every watcher. It returns the new version, or an error
+	// wrapping ErrConflict when the version has moved on.
+	SavePolicy(ctx context.Context, room string, p Policy, expect int64, audit []byte) (int64, error)
+	// Audit returns up to n of the room's newest audit entries, newest first.
+	Audit(ctx context.Context, room string, n int) ([][]byte, error)
+	// WatchPolicies calls changed with the room's id after each SavePolicy
+	// made through any store on the same data, until ctx ends; then it
+	// returns nil. A notification can be lost (while reconnecting, say), so
+	// callers also compare Snapshot.PolicyVersion. It returns an error only
+	// when watching cannot start or go on.
+	WatchPolicies(ctx context.Context, changed func(room string)) error
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Makes sure the services the tests use are running on this machine: Redis on
-# 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth,
-# database test). A service that already answers is left alone; a missing one
-# is installed with apt-get (Debian) and started. Set USHER_TEST_REDIS_URL to
-# use another Redis instead.
+# Makes sure what the tests use is on this machine: Redis on 127.0.0.1:6379,
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth, database test), and
+# Debian's chromium for the browser tests. A service that already answers is
+# left alone; a missing one is installed with apt-get (Debian) and started.
+# Set USHER_TEST_REDIS_URL to use another Redis instead.
 set -eu
 
 as_root() {
@@ -60,3 +60,6 @@ fi
 if ! psql -h 127.0.0.1 -U postgres -d test -tAc 'select 1' >/dev/null 2>&1; then
 	psql -h 127.0.0.1 -U postgres -tAc 'create database test' >/dev/null
 fi
+
+# The browser tests drive Debian's chromium; it is never downloaded by a test.
+command -v chromium >/dev/null 2>&1 || apt_install chromium

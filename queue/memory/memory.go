@@ -2,8 +2,10 @@
 //
 // It serves one gateway instance only: two processes with their own
 // memory.Store hand out the same arrival numbers and admit past each other's
-// limits. Use queue/redis when more than one instance fronts a room. State is
-// lost when the process exits, and a room's state lives as long as the Store.
+// limits, and neither hears of the other's policy changes. Use queue/redis
+// when more than one instance fronts a room. State is lost when the process
+// exits, and a room's state, its policy and audit trail included, lives as
+// long as the Store.
 package memory
 
 import (
@@ -31,6 +33,9 @@ type Store struct {
 
 	mu    sync.RWMutex
 	rooms map[string]*room
+
+	watchMu  sync.Mutex
+	watchers map[chan string]struct{}
 }
 
 // New returns an empty Store.
@@ -39,7 +44,7 @@ func New(opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{now: now, rooms: make(map[string]*room)}
+	return &Store{now: now, rooms: make(map[string]*room), watchers: make(map[chan string]struct{})}
 }
 
 // errEmptyRoom rejects the one room id that cannot be a key in any store.
@@ -171,7 +176,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Close does nothing: the store holds no connections. Rooms stay readable.
+// Close does nothing: the store holds no connections. Rooms stay readable,
+// and watchers keep watching until their contexts end.
 func (s *Store) Close() error {
 	return nil
 }
@@ -256,6 +262,9 @@ type room struct {
 	active   map[int64]int64 // seq -> admission expiry
 	expiries expiryHeap      // the same entries, soonest expiry first
 	batches  []batch         // ascending by to
+
+	policy queue.Policy // Version 0 until the first save
+	audit  auditRing
 }
 
 // settle brings the room to now: it refills the budget, hands the budget and
@@ -334,6 +343,7 @@ func (r *room) snapshot(now int64) queue.Snapshot {
 		Pending:       int(pending),
 		AdmittedTotal: r.admitted,
 		At:            time.UnixMilli(now),
+		PolicyVersion: r.policy.Version,
 	}
 }
 

@@ -16,8 +16,7 @@ var benchLimits = queue.Limits{
 	ClaimWindow:   30 * time.Second,
 }
 
-// Bench measures a store's three writes the same way for every
-// implementation: newStore returns a fresh store on the given clock (nil: the
+// Bench measures a store's writes the same way for every implementation: newStore returns a fresh store on the given clock (nil: the
 // store's own clock).
 func Bench(b *testing.B, newStore func(b *testing.B, now func() time.Time) queue.Store) {
 	// Join: the hottest write, a join behind a waiting line.
@@ -74,6 +73,26 @@ func Bench(b *testing.B, newStore func(b *testing.B, now func() time.Time) queue
 			if _, err := s.Advance(ctx, "bench", benchLimits); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	// SavePolicy: an operator's change with its audit entry, on a trail
+	// that soon holds all the entries it keeps, so most saves drop one.
+	b.Run("SavePolicy", func(b *testing.B) {
+		s := newStore(b, nil)
+		ctx := b.Context()
+		p := queue.Policy{
+			Data:       []byte(`{"rate_per_minute":600,"max_active":500,"session":"10m0s","mode":"fifo","state":"open"}`),
+			ConfigHash: "9f86d081884c7d659a2feaa0c55ad015",
+		}
+		audit := []byte(`{"at":"2031-03-01T09:00:00Z","by":"ops@venue.example","change":{"rate_per_minute":600}}`)
+		var version int64
+		b.ReportAllocs()
+		for b.Loop() {
+			v, err := s.SavePolicy(ctx, "bench", p, version, audit)
+			if err != nil {
+				b.Fatal(err)
+			}
+			version = v
 		}
 	})
 }

@@ -7,6 +7,7 @@
 package queuetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -22,9 +23,17 @@ import (
 // release the store, and anything the store left behind, in t.Cleanup.
 type NewStore func(t *testing.T, now func() time.Time) queue.Store
 
-// Run runs the conformance suite against the stores that newStore makes.
-// Every case runs in parallel with the others, on its own store and rooms.
-func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) queue.Store) {
+// Peer opens a second store on the data of s, which NewStore made with the
+// clock now, as another gateway instance would: for Redis, a store with a
+// client of its own on the same server and prefix. An implementation that
+// serves a single instance answers s itself. Like NewStore, it releases
+// what it opened in t.Cleanup.
+type Peer func(t *testing.T, s queue.Store, now func() time.Time) queue.Store
+
+// Run runs the conformance suite against the stores that newStore makes,
+// and their peers. Every case runs in parallel with the others, on its own
+// store and rooms.
+func Run(t *testing.T, newStore NewStore, peer Peer) {
 	cases := []struct {
 		name string
 		run  func(t *testing.T, newStore NewStore)
@@ -43,6 +52,11 @@ func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) queue.S
 		{"rooms are independent", testRoomsIndependent},
 		{"empty room id is an error", testEmptyRoom},
 		{"ping", testPing},
+		{"policy save and load", testPolicySave},
+		{"racing policy saves each win one version", testPolicyRace},
+		{"audit trail keeps the newest entries", testAudit},
+		{"watchers hear of every save", func(t *testing.T, newStore NewStore) { testWatch(t, newStore, peer) }},
+		{"snapshots report the policy version", testPolicyVersion},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,10 +67,11 @@ func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) queue.S
 }
 
 // Equivalent drives two stores through the same random walk on one clock,
-// with a policy that changes as an operator's would, and fails at the first
-// answer in which they differ. Stores that pass it behave alike to the
-// millisecond and to the last unit of budget, so a deployment can move from
-// one to the other without changing how its rooms admit.
+// with limits that change as an operator's would and a stored policy that is
+// saved, sometimes from a stale version, loaded and audited, and fails at
+// the first answer in which they differ. Stores that pass it behave alike to
+// the millisecond and to the last unit of budget, so a deployment can move
+// from one to the other without changing how its rooms admit.
 func Equivalent(t *testing.T, newA, newB NewStore) {
 	c := NewClock(Start)
 	a, b := newA(t, c.Now), newB(t, c.Now)
@@ -94,6 +109,9 @@ func Equivalent(t *testing.T, newA, newB NewStore) {
 	}
 	if w.firsts < 100 {
 		t.Errorf("only %d admissions in the walk: it exercised too little", w.firsts)
+	}
+	if w.saves < 20 || w.conflicts < 5 {
+		t.Errorf("only %d policy saves and %d conflicts in the walk: it exercised too little", w.saves, w.conflicts)
 	}
 }
 
@@ -193,8 +211,22 @@ func describe(v any) string {
 	case queue.Claim:
 		return fmt.Sprintf("claim{%s, expires %d, first %t}", v.Outcome, ms(v.Expires), v.First)
 	case queue.Snapshot:
-		return fmt.Sprintf("snapshot{joined %d, served %d, active %d, pending %d, admitted %d, offered %d, at %d}",
-			v.Joined, v.Served, v.Active, v.Pending, v.AdmittedTotal, v.Offered, ms(v.At))
+		return fmt.Sprintf("snapshot{joined %d, served %d, active %d, pending %d, admitted %d, offered %d, at %d, policy %d}",
+			v.Joined, v.Served, v.Active, v.Pending, v.AdmittedTotal, v.Offered, ms(v.At), v.PolicyVersion)
+	case queue.Policy:
+		return fmt.Sprintf("policy{version %d, config %q, data %q}", v.Version, v.ConfigHash, v.Data)
+	case saved:
+		if v.version == 0 {
+			return "saved{conflict}"
+		}
+		return fmt.Sprintf("saved{version %d}", v.version)
+	case loaded:
+		if !v.found {
+			return "loaded{not found}"
+		}
+		return "loaded" + describe(v.policy)
+	case [][]byte:
+		return fmt.Sprintf("audit%q", v)
 	}
 	return fmt.Sprintf("%#v", v)
 }
@@ -933,6 +965,15 @@ func testEmptyRoom(t *testing.T, newStore NewStore) {
 	}
 	if _, err := e.store.Snapshot(ctx, ""); err == nil {
 		t.Error("Snapshot accepted an empty room id")
+	}
+	if _, err := e.store.LoadPolicy(ctx, ""); err == nil || errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("LoadPolicy of an empty room id: %v, want an error other than queue.ErrNotFound", err)
+	}
+	if _, err := e.store.SavePolicy(ctx, "", queue.Policy{}, 0, nil); err == nil {
+		t.Error("SavePolicy accepted an empty room id")
+	}
+	if _, err := e.store.Audit(ctx, "", 1); err == nil {
+		t.Error("Audit accepted an empty room id")
 	}
 }
 

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,7 +14,8 @@ import (
 // A walker plays a room's visitors and operator at random, from a fixed
 // seed: it joins, advances the line, claims offers (some visitors never
 // come back), repeats claims, claims places that were never offered, pauses
-// the room and moves the clock.
+// the room, saves, loads and audits the room's stored policy, sometimes
+// from a stale version, and moves the clock.
 type walker struct {
 	rng *rand.Rand
 	lim queue.Limits
@@ -22,6 +24,9 @@ type walker struct {
 	firsts         int64   // admissions, at join or by claim
 	offered        []int64 // offered seqs whose visitors will claim them
 	admitted       []int64
+	version        int64 // of the stored policy
+	saves          int   // policy saves that won
+	conflicts      int   // policy saves that met a conflict
 }
 
 // walkLimits is small enough that budget and capacity both bind often.
@@ -47,14 +52,34 @@ const (
 	advanceLine
 	claimSeq
 	stepClock
+	savePolicy
+	loadPolicy
+	readAudit
 )
 
 // action is one step of a walk.
 type action struct {
-	kind kind
-	lim  queue.Limits
-	seq  int64         // claimSeq only
-	d    time.Duration // stepClock only
+	kind   kind
+	lim    queue.Limits
+	seq    int64         // claimSeq only
+	d      time.Duration // stepClock only
+	policy queue.Policy  // savePolicy only
+	expect int64         // savePolicy only
+	audit  []byte        // savePolicy only
+	n      int           // readAudit only
+}
+
+// saved is a policy save's answer in a walk: the new version, or 0 when
+// the save met a conflict.
+type saved struct {
+	version int64
+}
+
+// loaded is a policy load's answer in a walk; found is false for a room
+// that has no policy yet.
+type loaded struct {
+	policy queue.Policy
+	found  bool
 }
 
 func (a action) String() string {
@@ -65,6 +90,12 @@ func (a action) String() string {
 		return fmt.Sprintf("advance(admit %t)", a.lim.Admit)
 	case claimSeq:
 		return fmt.Sprintf("claim(%d, admit %t)", a.seq, a.lim.Admit)
+	case savePolicy:
+		return fmt.Sprintf("save policy(expect %d, audit %t)", a.expect, a.audit != nil)
+	case loadPolicy:
+		return "load policy"
+	case readAudit:
+		return fmt.Sprintf("audit(%d)", a.n)
 	}
 	return fmt.Sprintf("clock +%v", a.d)
 }
@@ -74,6 +105,9 @@ func (a action) String() string {
 func (w *walker) next() action {
 	if w.rng.IntN(50) == 0 {
 		w.changePolicy()
+	}
+	if w.rng.IntN(20) == 0 {
+		return w.policyAction()
 	}
 	lim := w.lim
 	lim.Admit = w.rng.IntN(10) < 8
@@ -96,6 +130,40 @@ func (w *walker) changePolicy() {
 	w.lim.Burst = []float64{1, 2.5, 4}[w.rng.IntN(3)]
 	w.lim.Session = []time.Duration{10 * time.Second, 30 * time.Second, 90 * time.Second}[w.rng.IntN(3)]
 	w.lim.ClaimWindow = []time.Duration{5 * time.Second, 20 * time.Second}[w.rng.IntN(2)]
+}
+
+// policyAction saves the room's stored policy, mostly from the version it
+// last saw and sometimes from one before or after it, or reads the policy or
+// the audit trail. Data and audit entries are random bytes, not always text.
+func (w *walker) policyAction() action {
+	switch r := w.rng.IntN(10); {
+	case r < 6:
+		expect := w.version
+		switch w.rng.IntN(4) {
+		case 0:
+			expect = max(0, expect-1)
+		case 1:
+			expect++
+		}
+		var audit []byte
+		if w.rng.IntN(4) > 0 {
+			audit = w.bytes()
+		}
+		p := queue.Policy{Data: w.bytes(), ConfigHash: []string{"", "a1", "b2"}[w.rng.IntN(3)]}
+		return action{kind: savePolicy, policy: p, expect: expect, audit: audit}
+	case r < 8:
+		return action{kind: loadPolicy}
+	}
+	return action{kind: readAudit, n: []int{0, 1, 3, 50}[w.rng.IntN(4)]}
+}
+
+// bytes returns up to 16 random bytes.
+func (w *walker) bytes() []byte {
+	b := make([]byte, w.rng.IntN(17))
+	for i := range b {
+		b[i] = byte(w.rng.IntN(256))
+	}
+	return b
 }
 
 // pickClaim mostly claims an offer, in roughly the order offered; sometimes
@@ -139,11 +207,19 @@ func (w *walker) record(a action, res any) {
 		case v.Outcome == queue.Lapsed:
 			w.offered = append(w.offered, a.seq)
 		}
+	case saved:
+		if v.version == 0 {
+			w.conflicts++
+			return
+		}
+		w.saves++
+		w.version = v.version
 	}
 }
 
 // apply runs a store action and returns its answer: a queue.Place,
-// queue.Claim or queue.Snapshot.
+// queue.Claim, queue.Snapshot, saved, loaded, or the audit entries. A
+// conflict and a missing policy are answers, not errors.
 func apply(ctx context.Context, s queue.Store, room string, a action) (any, error) {
 	switch a.kind {
 	case joinVisitor:
@@ -152,6 +228,20 @@ func apply(ctx context.Context, s queue.Store, room string, a action) (any, erro
 		return s.Advance(ctx, room, a.lim)
 	case claimSeq:
 		return s.Claim(ctx, room, a.seq, a.lim)
+	case savePolicy:
+		v, err := s.SavePolicy(ctx, room, a.policy, a.expect, a.audit)
+		if errors.Is(err, queue.ErrConflict) {
+			return saved{}, nil
+		}
+		return saved{version: v}, err
+	case loadPolicy:
+		p, err := s.LoadPolicy(ctx, room)
+		if errors.Is(err, queue.ErrNotFound) {
+			return loaded{}, nil
+		}
+		return loaded{policy: p, found: true}, err
+	case readAudit:
+		return s.Audit(ctx, room, a.n)
 	}
 	return nil, fmt.Errorf("action %s is not a store call", a)
 }

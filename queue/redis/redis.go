@@ -1,19 +1,26 @@
 // Package redis keeps waiting lines in Redis, so that any number of gateway
 // instances share them.
 //
-// Every operation is one Lua script, atomic for its room across all
-// instances, and reads Redis TIME as the one clock, so instances with skewed
-// clocks still agree on deadlines and expiries. All keys of a room share the
-// hash tag {room}, so a room lives on one Redis Cluster slot; a single
-// server, Sentinel and Cluster all work. A room's keys, under the prefix:
+// Every write is one Lua script, atomic for its room across all instances;
+// reading a policy or an audit trail is one command. The scripts read Redis
+// TIME as the one clock, so instances with skewed clocks still agree on
+// deadlines and expiries. All keys of a room share the hash tag {room}, so a
+// room lives on one Redis Cluster slot; a single server, Sentinel and
+// Cluster all work. A room's keys, under the prefix:
 //
 //	{room}:q        hash: joined, served, tokens, tokens_at, pending, admitted
 //	{room}:claimed  bitmap: bit seq is set once seq is admitted
 //	{room}:active   sorted set: seq scored by admission expiry (Unix ms)
 //	{room}:offers   sorted set: "to:from:deadline_ms" scored by to
 //	{room}:left     hash: an offer batch's to -> offers still unclaimed
+//	{room}:policy   hash: data (the policy's bytes), version, config_hash
+//	{room}:audit    list: audit entries, newest first, at most queue.AuditKeep
 //
 // The keys carry no TTL: a room lasts until an operator deletes its keys.
+//
+// The script that saves a policy also publishes the room id on the channel
+// "policy-changes" under the prefix, so every instance hears of the change
+// in the same step.
 package redis
 
 import (
@@ -109,19 +116,19 @@ func (s *Store) Claim(ctx context.Context, room string, seq int64, lim queue.Lim
 // Advance settles the room and, if lim.Admit, offers admission to as many
 // waiting visitors as budget, capacity and the line allow.
 func (s *Store) Advance(ctx context.Context, room string, lim queue.Limits) (queue.Snapshot, error) {
-	v, err := s.run(ctx, advanceScript.Run, room, 7, s.args(lim)...)
+	v, err := s.run(ctx, advanceScript.Run, room, 8, s.args(lim)...)
 	if err != nil {
 		return queue.Snapshot{}, fmt.Errorf("advance room %q: %w", room, err)
 	}
 	snap := snapshot(v)
-	snap.Offered = int(v[6])
+	snap.Offered = int(v[7])
 	return snap, nil
 }
 
 // Snapshot reads a room's counters without changing anything. A room never
 // used answers zeros.
 func (s *Store) Snapshot(ctx context.Context, room string) (queue.Snapshot, error) {
-	v, err := s.run(ctx, snapshotScript.RunRO, room, 6, s.clock())
+	v, err := s.run(ctx, snapshotScript.RunRO, room, 7, s.clock())
 	if err != nil {
 		return queue.Snapshot{}, fmt.Errorf("snapshot room %q: %w", room, err)
 	}
@@ -169,7 +176,15 @@ func (s *Store) run(ctx context.Context, script runner, room string, n int, args
 // keys names a room's keys in the order the scripts expect them.
 func (s *Store) keys(room string) []string {
 	base := s.prefix + "{" + room + "}:"
-	return []string{base + "q", base + "claimed", base + "active", base + "offers", base + "left"}
+	return []string{
+		base + "q", base + "claimed", base + "active", base + "offers", base + "left",
+		base + "policy", base + "audit",
+	}
+}
+
+// key names one of a room's keys.
+func (s *Store) key(room, name string) string {
+	return s.prefix + "{" + room + "}:" + name
 }
 
 // clock is the scripts' ARGV[1]: now in milliseconds, or "" for Redis TIME.
@@ -207,7 +222,8 @@ func (s *Store) args(lim queue.Limits) []any {
 	}
 }
 
-// snapshot decodes {joined, served, active, pending, admitted, now ms}.
+// snapshot decodes {joined, served, active, pending, admitted, now ms,
+// policy version}.
 func snapshot(v []int64) queue.Snapshot {
 	return queue.Snapshot{
 		Joined:        v[0],
@@ -216,5 +232,6 @@ func snapshot(v []int64) queue.Snapshot {
 		Pending:       int(v[3]),
 		AdmittedTotal: v[4],
 		At:            time.UnixMilli(v[5]),
+		PolicyVersion: v[6],
 	}
 }

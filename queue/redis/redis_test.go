@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,14 +86,33 @@ func newStore(t testing.TB, client *goredis.Client, prefix string, now func() ti
 	return s
 }
 
+// prefixes holds the prefix of every store that factory made, so that peer
+// can open another store on the same keys.
+var prefixes sync.Map // *redis.Store -> string
+
 // factory is queuetest's NewStore for Redis: a fresh prefix per store.
 func factory(t *testing.T, now func() time.Time) queue.Store {
 	c := newClient(t)
-	return newStore(t, c, newPrefix(t, c), now)
+	prefix := newPrefix(t, c)
+	s := newStore(t, c, prefix, now)
+	prefixes.Store(s, prefix)
+	t.Cleanup(func() { prefixes.Delete(s) })
+	return s
+}
+
+// peer is queuetest's Peer for Redis: a second client on the same prefix,
+// as another gateway instance would open it.
+func peer(t *testing.T, s queue.Store, now func() time.Time) queue.Store {
+	t.Helper()
+	prefix, ok := prefixes.Load(s)
+	if !ok {
+		t.Fatalf("peer of a store that factory did not make: %T", s)
+	}
+	return newStore(t, newClient(t), prefix.(string), now)
 }
 
 func TestConformance(t *testing.T) {
-	queuetest.Run(t, factory)
+	queuetest.Run(t, factory, peer)
 }
 
 func TestEquivalentToMemory(t *testing.T) {
@@ -163,13 +184,22 @@ func TestKeyLayout(t *testing.T) {
 	if _, err := s.Claim(ctx, "r1", 1, lim); err != nil {
 		t.Fatal(err)
 	}
+	data := []byte{'{', 0, 0xff, '}'}
+	if _, err := s.SavePolicy(ctx, "r1", queue.Policy{Data: data, ConfigHash: "c1"}, 0, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SavePolicy(ctx, "r1", queue.Policy{Data: data, ConfigHash: "c2"}, 1, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
 
 	base := prefix + "{r1}:"
 	want := map[string]string{
 		base + "active":  "zset",
+		base + "audit":   "list",
 		base + "claimed": "string",
 		base + "left":    "hash",
 		base + "offers":  "zset",
+		base + "policy":  "hash",
 		base + "q":       "hash",
 	}
 	keys, err := scanKeys(ctx, c, prefix)
@@ -209,6 +239,50 @@ func TestKeyLayout(t *testing.T) {
 	for f, v := range wantQ {
 		if q[f] != v {
 			t.Errorf("q[%s] = %q, want %q", f, q[f], v)
+		}
+	}
+	policy := c.HGetAll(ctx, base+"policy").Val()
+	wantPolicy := map[string]string{"data": string(data), "version": "2", "config_hash": "c2"}
+	if !maps.Equal(policy, wantPolicy) {
+		t.Errorf("policy = %q, want %q", policy, wantPolicy)
+	}
+	if got := c.LRange(ctx, base+"audit", 0, -1).Val(); !slices.Equal(got, []string{"two", "one"}) {
+		t.Errorf("audit = %q, want [two one]", got)
+	}
+}
+
+// TestPolicyChannel pins the channel and message that other tools may
+// subscribe to: the room id on <prefix>policy-changes, one per save.
+func TestPolicyChannel(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	s := newStore(t, c, prefix, nil)
+	ctx := t.Context()
+
+	sub := newClient(t).Subscribe(ctx, prefix+"policy-changes")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if _, err := s.SavePolicy(ctx, "r1", queue.Policy{}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SavePolicy(ctx, "r1", queue.Policy{}, 0, nil); !errors.Is(err, queue.ErrConflict) {
+		t.Fatalf("stale save: %v, want queue.ErrConflict", err)
+	}
+	if _, err := s.SavePolicy(ctx, "r2", queue.Policy{}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The stale save published nothing: r2 follows r1 at once.
+	for _, want := range []string{"r1", "r2"} {
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := sub.ReceiveMessage(wait)
+		cancel()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if m.Channel != prefix+"policy-changes" || m.Payload != want {
+			t.Errorf("message %q on %s, want %q on %spolicy-changes", m.Payload, m.Channel, want, prefix)
 		}
 	}
 }
@@ -277,6 +351,7 @@ func TestScriptFlush(t *testing.T) {
 		{"advance", func() error { _, err := s.Advance(ctx, "room", lim); return err }},
 		{"claim", func() error { _, err := s.Claim(ctx, "room", 1, lim); return err }},
 		{"snapshot", func() error { _, err := s.Snapshot(ctx, "room"); return err }},
+		{"save policy", func() error { _, err := s.SavePolicy(ctx, "room", queue.Policy{}, 0, nil); return err }},
 	}
 	for _, st := range steps {
 		flush()
@@ -288,8 +363,8 @@ func TestScriptFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Joined != 1 || snap.Active != 1 || snap.AdmittedTotal != 1 {
-		t.Errorf("after the flushed steps: %+v, want one visitor admitted", snap)
+	if snap.Joined != 1 || snap.Active != 1 || snap.AdmittedTotal != 1 || snap.PolicyVersion != 1 {
+		t.Errorf("after the flushed steps: %+v, want one visitor admitted and a policy saved", snap)
 	}
 }
 
@@ -364,6 +439,15 @@ func TestUnavailable(t *testing.T) {
 		"advance":  func(ctx context.Context, s queue.Store) error { _, err := s.Advance(ctx, "room", lim); return err },
 		"snapshot": func(ctx context.Context, s queue.Store) error { _, err := s.Snapshot(ctx, "room"); return err },
 		"ping":     func(ctx context.Context, s queue.Store) error { return s.Ping(ctx) },
+		"load policy": func(ctx context.Context, s queue.Store) error {
+			_, err := s.LoadPolicy(ctx, "room")
+			return err
+		},
+		"save policy": func(ctx context.Context, s queue.Store) error {
+			_, err := s.SavePolicy(ctx, "room", queue.Policy{}, 0, nil)
+			return err
+		},
+		"audit": func(ctx context.Context, s queue.Store) error { _, err := s.Audit(ctx, "room", 1); return err },
 	}
 	for name, call := range calls {
 		t.Run(name+" on a server that is down", func(t *testing.T) {
@@ -378,4 +462,18 @@ func TestUnavailable(t *testing.T) {
 			}
 		})
 	}
+	// Watching a server that is down fails at once rather than waiting for
+	// it to come up.
+	t.Run("watch on a server that is down", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() { done <- down.WatchPolicies(t.Context(), func(string) {}) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, queue.ErrUnavailable) {
+				t.Errorf("got %v, want queue.ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("WatchPolicies still waits for a server that is down")
+		}
+	})
 }

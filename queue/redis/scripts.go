@@ -10,18 +10,22 @@ import goredis "github.com/redis/go-redis/v9"
 //	KEYS[3] active   sorted set: member seq, score admission expiry (ms)
 //	KEYS[4] offers   sorted set: member "to:from:deadline_ms", score to
 //	KEYS[5] left     hash: a batch's to -> its unclaimed offers
+//	KEYS[6] policy   hash: data, version, config_hash
+//	KEYS[7] audit    list: audit entries, newest first
 //
 // ARGV[1] is now in milliseconds, or "" to read the server's TIME, so that
 // every instance of the gateway shares one clock. Join, Claim and Advance
 // then take the limits: ARGV[2] admit (1 or 0), ARGV[3] rate per minute,
 // ARGV[4] burst, ARGV[5] max active, ARGV[6] session (ms), ARGV[7] claim
-// window (ms). Claim takes its seq in ARGV[8].
+// window (ms). Claim takes its seq in ARGV[8]. savePolicyScript needs no
+// clock and takes arguments of its own.
 //
 // Numbers become text only through int (%d) and %.17g: Lua's own tostring
 // and .. keep 14 digits, which would round the budget or a time and let the
 // two stores drift apart.
 const prelude = `
 local kq, kclaimed, kactive, koffers, kleft = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local kpolicy, kaudit = KEYS[6], KEYS[7]
 
 local function int(x)
   return string.format('%d', x)
@@ -118,7 +122,12 @@ local function admit(r, seq, now, lim)
   return exp
 end
 
--- snapshot counts only what is live at now, without settling.
+local function policy_version()
+  return tonumber(redis.call('HGET', kpolicy, 'version')) or 0
+end
+
+-- snapshot counts only what is live at now, without settling, and reads the
+-- policy version so that a controller's tick learns of a saved change.
 local function snapshot(r, now)
   local active = redis.call('ZCOUNT', kactive, '(' .. int(now), '+inf')
   local pending = 0
@@ -128,7 +137,7 @@ local function snapshot(r, now)
       pending = pending + (tonumber(redis.call('HGET', kleft, int(to))) or 0)
     end
   end
-  return {r.joined, r.served, active, pending, r.admitted, now}
+  return {r.joined, r.served, active, pending, r.admitted, now, policy_version()}
 end
 `
 
@@ -213,7 +222,8 @@ return {1, exp, 1}
 // advanceScript settles the room and, when it admits, offers the next
 // min(floor(budget), free capacity, visitors waiting) seqs as one batch, so
 // the frontier only moves forward, in arrival order, within the limits.
-// Returns {joined, served, active, pending, admitted, now ms, offered}.
+// Returns {joined, served, active, pending, admitted, now ms, policy version,
+// offered}.
 var advanceScript = goredis.NewScript(prelude + `
 local now = clock()
 local lim = limits()
@@ -233,13 +243,39 @@ if n > 0 then
 end
 save(r)
 local snap = snapshot(r, now)
-snap[7] = n
+snap[8] = n
 return snap
 `)
 
 // snapshotScript only reads, and runs as EVAL_RO, so Redis refuses it any
 // write; a room never used reads as zeros and stays absent.
-// Returns {joined, served, active, pending, admitted, now ms}.
+// Returns {joined, served, active, pending, admitted, now ms, policy version}.
 var snapshotScript = goredis.NewScript(prelude + `
 return snapshot(load(), clock())
+`)
+
+// savePolicyScript replaces a room's policy only if its version is still the
+// expected one, so of racing saves from the same version exactly one wins.
+// The audit entry and the notification are part of the same step: a saved
+// policy always has its entry, and a watcher never hears of a save that did
+// not happen. PUBLISH names a channel, not a key, so Cluster allows it here.
+//
+// ARGV[1] expected version, ARGV[2] data, ARGV[3] config hash, ARGV[4] 1 to
+// record ARGV[5] as an audit entry (0: none), ARGV[6] how many entries to
+// keep, ARGV[7] the channel to publish on, ARGV[8] the room id it publishes.
+// Returns {1, new version} or, when the version has moved on, {0, version}.
+var savePolicyScript = goredis.NewScript(prelude + `
+local expect = tonumber(ARGV[1])
+local version = policy_version()
+if version ~= expect then
+  return {0, version}
+end
+version = expect + 1
+redis.call('HSET', kpolicy, 'data', ARGV[2], 'version', int(version), 'config_hash', ARGV[3])
+if ARGV[4] == '1' then
+  redis.call('LPUSH', kaudit, ARGV[5])
+  redis.call('LTRIM', kaudit, 0, tonumber(ARGV[6]) - 1)
+end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return {1, version}
 `)

@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChangeReachesEveryInstance runs three gateways on one Redis, changes
+// the room through one admin listener, and sees all three act on it within
+// two seconds.
+func TestChangeReachesEveryInstance(t *testing.T) {
+	redis := storeKinds(t)[1]
+	type instance struct{ url, admin string }
+	var gws []instance
+	for range 3 {
+		url, admin, _, _ := runGateway(t, nil, redis.open(t, nil))
+		gws = append(gws, instance{url, admin})
+	}
+	api := func(method, base, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	room := func(base string) (rate float64, state string) {
+		_, body := api("GET", base, "/api/rooms/sale", "")
+		var r struct {
+			Rate  float64 `json:"rate_per_minute"`
+			State string  `json:"state"`
+		}
+		_ = json.Unmarshal([]byte(body), &r)
+		return r.Rate, r.State
+	}
+	for _, g := range gws {
+		waitFor(t, "the instance to start", func() bool { rate, _ := room(g.admin); return rate == 60 })
+	}
+
+	check := func(what string, ok func(rate float64, state string) bool) {
+		t.Helper()
+		start := time.Now()
+		for _, g := range gws {
+			waitFor(t, what, func() bool { return ok(room(g.admin)) })
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v to reach every instance, more than 2s", what, d)
+		}
+	}
+	if code, body := api("PATCH", gws[0].admin, "/api/rooms/sale", `{"rate_per_minute":30}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	check("the new rate", func(rate float64, _ string) bool { return rate == 30 })
+
+	if code, body := api("POST", gws[1].admin, "/api/rooms/sale/pause", ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	check("the pause", func(_ float64, state string) bool { return state == "paused" })
+	// Acting on it: a newcomer at any instance of a paused room waits,
+	// where an open, empty room would have let them in at once.
+	for _, g := range gws {
+		resp, body := newBrowser(t).get(g.url + "/events/1")
+		if resp.StatusCode != 200 || !strings.Contains(body, "paused") {
+			t.Errorf("%s: a newcomer was not held: %d %.100q", g.url, resp.StatusCode, body)
+		}
+	}
+}
