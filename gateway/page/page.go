@@ -15,17 +15,16 @@ package page
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"fmt"
-	"html/template"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/usherhq/usher/internal/inlinepage"
 )
 
 // DefaultPollAfter is how long the queue page waits between status polls
@@ -35,35 +34,10 @@ const DefaultPollAfter = 5 * time.Second
 //go:embed assets
 var assets embed.FS
 
-var (
-	style     = template.CSS(mustRead("assets/page.css"))
-	script    = template.JS(mustRead("assets/queue.js"))
-	templates = template.Must(template.New("page").Funcs(template.FuncMap{
-		"style":  func() template.CSS { return style },
-		"script": func() template.JS { return script },
-	}).ParseFS(assets, "assets/*.html"))
-	csp = "default-src 'none'; " +
-		"script-src " + hashSource(string(script)) + "; " +
-		"style-src " + hashSource(string(style)) + "; " +
-		"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-
-// mustRead reads an embedded file. The files are part of the binary, so a
-// failure is a build mistake, never bad input.
-func mustRead(name string) string {
-	b, err := assets.ReadFile(name)
-	if err != nil {
-		panic(fmt.Sprintf("page: read embedded %s: %v", name, err))
-	}
-	return string(b)
-}
-
-// hashSource is the CSP source expression that allows an inline element
-// whose text is exactly s.
-func hashSource(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-}
+var pages = inlinepage.MustParse(assets, inlinepage.Spec{
+	Name: "page", Style: "assets/page.css", Script: "assets/queue.js",
+	Templates: []string{"assets/*.html"}, FormAction: "'none'",
+})
 
 // CSP is the Content-Security-Policy header value to send with every page of
 // this package. It forbids everything but the pages' own inline script and
@@ -71,7 +45,7 @@ func hashSource(s string) string {
 // the pages carry), status polls to the page's own origin (connect-src
 // 'self') and data: images; it also forbids <base>, form submissions and
 // framing, so the queue page cannot be embedded by another site.
-func CSP() string { return csp }
+func CSP() string { return pages.CSP }
 
 // Queue is what the queue page shows when it is first served; the page then
 // keeps itself up to date by polling StatusURL.
@@ -168,7 +142,7 @@ func render(w io.Writer, name string, data any) error {
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer buffers.Put(buf)
-	if err := templates.ExecuteTemplate(buf, name, data); err != nil {
+	if err := pages.Template.ExecuteTemplate(buf, name, data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {

@@ -22,13 +22,12 @@ package dashboard
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"fmt"
-	"html/template"
 	"io"
 	"sync"
+
+	"github.com/usherhq/usher/internal/inlinepage"
 )
 
 // DefaultLogout is the path the logout form posts to in session mode when
@@ -38,35 +37,10 @@ const DefaultLogout = "/logout"
 //go:embed assets
 var assets embed.FS
 
-var (
-	style  = template.CSS(mustRead("assets/dashboard.css"))
-	script = template.JS(mustRead("assets/dashboard.js"))
-	tmpl   = template.Must(template.New("dashboard").Funcs(template.FuncMap{
-		"style":  func() template.CSS { return style },
-		"script": func() template.JS { return script },
-	}).ParseFS(assets, "assets/dashboard.html"))
-	csp = "default-src 'none'; " +
-		"script-src " + hashSource(string(script)) + "; " +
-		"style-src " + hashSource(string(style)) + "; " +
-		"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-// mustRead reads an embedded file. The files are part of the binary, so a
-// failure is a build mistake, never bad input.
-func mustRead(name string) string {
-	b, err := assets.ReadFile(name)
-	if err != nil {
-		panic(fmt.Sprintf("dashboard: read embedded %s: %v", name, err))
-	}
-	return string(b)
-}
-
-// hashSource is the CSP source expression that allows an inline element
-// whose text is exactly s.
-func hashSource(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-}
+var page = inlinepage.MustParse(assets, inlinepage.Spec{
+	Name: "dashboard", Style: "assets/dashboard.css", Script: "assets/dashboard.js",
+	Templates: []string{"assets/dashboard.html"}, FormAction: "'self'",
+})
 
 // CSP is the Content-Security-Policy header value to send with the page. It
 // forbids everything but the page's own inline script and style (allowed by
@@ -75,7 +49,7 @@ func hashSource(s string) string {
 // API and its event streams), data: images and the logout form posting to
 // the same origin; it also forbids <base> and framing, so no other site can
 // embed the dashboard and trick an operator into clicking its buttons.
-func CSP() string { return csp }
+func CSP() string { return page.CSP }
 
 // Page is what the dashboard is rendered with. Every field is shown or sent
 // as text: none of them may carry markup.
@@ -139,7 +113,7 @@ func Render(w io.Writer, p Page) error {
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer buffers.Put(buf)
-	if err := tmpl.ExecuteTemplate(buf, "dashboard.html", newView(p)); err != nil {
+	if err := page.Template.ExecuteTemplate(buf, "dashboard.html", newView(p)); err != nil {
 		return fmt.Errorf("render dashboard: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {

@@ -333,7 +333,7 @@ func TestScriptAvoidsWhatCSPBlocks(t *testing.T) {
 		"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
 		".style.", ".style =", "cssText", `setAttribute("style"`, `setAttribute("on`, "new EventSource",
 	} {
-		if strings.Contains(string(script), bad) {
+		if strings.Contains(embedded(t, "assets/dashboard.js"), bad) {
 			t.Errorf("the script uses %q", bad)
 		}
 	}
@@ -411,8 +411,8 @@ func TestInlineTextHasNoPerRequestContent(t *testing.T) {
 		re       *regexp.Regexp
 		embedded string
 	}{
-		{"script", scriptRE, string(script)},
-		{"style", styleRE, string(style)},
+		{"script", scriptRE, embedded(t, "assets/dashboard.js")},
+		{"style", styleRE, embedded(t, "assets/dashboard.css")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ma, mb := tt.re.FindStringSubmatch(a), tt.re.FindStringSubmatch(b)
@@ -491,7 +491,7 @@ func TestControlsAreLabelled(t *testing.T) {
 // Every element the script looks up exists in the markup: a renamed
 // data-k or id would otherwise fail only in a browser.
 func TestScriptFindsItsElements(t *testing.T) {
-	js := string(script)
+	js := embedded(t, "assets/dashboard.js")
 	tokenMarkup := withoutInline(render(t, tokenPage()))
 	sessionMarkup := withoutInline(render(t, sessionPage()))
 	tmpl := roomTemplate(t, tokenMarkup)
@@ -554,4 +554,14 @@ func BenchmarkRender(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// embedded reads one of the page's embedded files.
+func embedded(t *testing.T, name string) string {
+	t.Helper()
+	b, err := assets.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
