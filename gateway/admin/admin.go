@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/internal/adminauth"
 	"github.com/usherhq/usher/gateway/admin/dashboard"
 )
 
@@ -99,7 +100,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("admin: the session key must be at least 32 bytes")
 	}
 	s := &Server{
-		auth: &authenticator{tokens: cfg.Tokens, oidc: cfg.OIDC, sessionKey: cfg.SessionKey, sessionTTL: cfg.SessionTTL, secure: !cfg.PlainHTTP, now: deps.Now},
+		auth: &authenticator{
+			Authenticator: adminauth.New(cfg.Tokens, cfg.OIDC, deps.Now),
+			sessionKey:    cfg.SessionKey, sessionTTL: cfg.SessionTTL, secure: !cfg.PlainHTTP, now: deps.Now,
+		},
 		deps: deps,
 		log:  deps.Logger,
 		mux:  http.NewServeMux(),
@@ -142,14 +146,14 @@ func (s *Server) guard(rt route) http.Handler {
 		}
 		p, err := s.auth.authenticate(r)
 		switch {
-		case errors.Is(err, errNoRole):
+		case errors.Is(err, adminauth.ErrNoRole):
 			writeError(w, http.StatusForbidden, "your account has no usher role")
 			return
 		case err != nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usher"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token or login is required")
 			return
-		case !p.role.allows(rt.need):
+		case !p.Role.Allows(rt.need):
 			writeError(w, http.StatusForbidden, "this needs the operator role")
 			return
 		}
@@ -193,13 +197,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, _ principal) {
 // mode, to anyone in token mode (the page asks for a token).
 func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request, _ principal) {
 	page := dashboard.Page{Auth: "token"}
-	if s.auth.oidc != nil {
+	if s.auth.OIDC() != nil {
 		p, err := s.auth.authenticate(r)
 		if err != nil || p.csrf == "" {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		page = dashboard.Page{Auth: "session", Who: p.who, Role: string(p.role), CSRF: p.csrf, Logout: "/logout"}
+		page = dashboard.Page{Auth: "session", Who: p.Who, Role: string(p.Role), CSRF: p.csrf, Logout: "/logout"}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -212,11 +216,11 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request, _ princip
 // startLogin sends the operator to the provider: authorization code flow
 // with PKCE, state and nonce kept in a short-lived signed cookie.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, _ principal) {
-	if s.auth.oidc == nil {
+	if s.auth.OIDC() == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p, err := s.auth.providerFor(r.Context())
+	p, err := s.auth.Provider(r.Context())
 	if err != nil {
 		s.log.Error("login: provider discovery failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "the login provider is not reachable; try again shortly")
@@ -237,7 +241,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, _ principal)
 // verifier, checks the ID token and its nonce, and opens a session for an
 // operator or viewer.
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ principal) {
-	if s.auth.oidc == nil {
+	if s.auth.OIDC() == nil {
 		writeError(w, http.StatusBadRequest, "no OpenID Connect provider is configured")
 		return
 	}
@@ -258,7 +262,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ principal
 		writeError(w, http.StatusBadRequest, "the login does not match the one started here")
 		return
 	}
-	p, err := s.auth.providerFor(r.Context())
+	p, err := s.auth.Provider(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the login provider is not reachable")
 		return
@@ -272,25 +276,25 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ principal
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.Verifier(&oidc.Config{ClientID: s.auth.oidc.ClientID, Now: s.deps.Now}).Verify(ctx, raw)
+	idt, err := p.Verifier(&oidc.Config{ClientID: s.auth.OIDC().ClientID, Now: s.deps.Now}).Verify(ctx, raw)
 	if err != nil || !equalStrings(idt.Nonce, l.Nonce) {
 		s.log.Warn("login: bad ID token", "err", err)
 		writeError(w, http.StatusForbidden, "the login could not be verified")
 		return
 	}
-	who, err := s.auth.principalOf(idt)
+	who, err := s.auth.PrincipalOf(idt)
 	if err != nil {
-		s.log.Warn("login refused: no usher role", "who", who.who)
+		s.log.Warn("login refused: no usher role", "who", who.Who)
 		writeError(w, http.StatusForbidden, "your account has no usher role")
 		return
 	}
-	sealed, err := s.auth.seal(session{Who: who.who, Role: who.role, CSRF: randomString(), Exp: s.deps.Now().Add(s.auth.sessionTTL).Unix()})
+	sealed, err := s.auth.seal(session{Who: who.Who, Role: who.Role, CSRF: randomString(), Exp: s.deps.Now().Add(s.auth.sessionTTL).Unix()})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "login failed")
 		return
 	}
 	s.auth.setCookie(w, sessionCookie, sealed, s.auth.sessionTTL)
-	s.log.Info("operator logged in", "who", who.who, "role", who.role)
+	s.log.Info("operator logged in", "who", who.Who, "role", who.Role)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -306,7 +310,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ principal) {
 }
 
 func (s *Server) me(w http.ResponseWriter, _ *http.Request, p principal) {
-	writeJSON(w, http.StatusOK, map[string]string{"who": p.who, "role": string(p.role), "via": p.via})
+	writeJSON(w, http.StatusOK, map[string]string{"who": p.Who, "role": string(p.Role), "via": p.Via})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -139,7 +139,7 @@ func (s *Server) roomAction(w http.ResponseWriter, r *http.Request, p principal)
 
 // change applies and saves a change, answering with the room as it is now.
 func (s *Server) change(w http.ResponseWriter, r *http.Request, rm *admission.Room, p principal, action string, fn func(admission.Policy) (admission.Policy, []admission.FieldProblem)) {
-	_, after, problems, err := rm.Change(r.Context(), admission.Actor{Who: p.who, Via: p.via}, action, fn)
+	_, after, problems, err := rm.Change(r.Context(), admission.Actor{Who: p.Who, Via: p.Via}, action, fn)
 	switch {
 	case errors.Is(err, admission.ErrInvalidChange):
 		writeProblems(w, problems)
