@@ -237,6 +237,10 @@ type RoomConfig struct {
 	// /events and everything below it, "/*" everything, and a pattern
 	// without "/*" exactly one path. At least one.
 	Paths []string `yaml:"paths"`
+	// Except are patterns inside Paths that the room leaves open, such as
+	// a public catalogue (/api/events) under a protected /api/*. The most
+	// specific pattern decides. Default none.
+	Except []string `yaml:"except"`
 	// RatePerMinute is how many visitors are admitted per minute. Required.
 	RatePerMinute float64 `yaml:"rate_per_minute"`
 	// MaxActive is the most visitors holding a live pass at once. Required.
@@ -260,6 +264,7 @@ type RoomConfig struct {
 	RateRamp config.Duration `yaml:"rate_ramp"`
 
 	patterns []pattern
+	except   []pattern
 }
 
 // DefaultConfig returns a configuration with every default filled in and no
@@ -629,6 +634,20 @@ func (c *Config) validateRooms(ps *config.Problems) {
 			}
 			routes[r.Host+" "+p.String()] = key
 			r.patterns = append(r.patterns, p)
+		}
+		r.except = nil
+		for j, s := range r.Except {
+			pk := fmt.Sprintf("%s.except[%d]", key, j)
+			p, err := parsePattern(s)
+			if err != nil {
+				ps.Add(pk, "%v", err)
+				continue
+			}
+			if other, dup := routes[r.Host+" "+p.String()]; dup {
+				ps.Add(pk, "%s is also a path of %s", s, other)
+			}
+			routes[r.Host+" "+p.String()] = key + " (except)"
+			r.except = append(r.except, p)
 		}
 		r.Policy().Check(func(field, problem string) {
 			ps.Add(key+"."+field, "%s", problem)

@@ -151,6 +151,11 @@ func (g *Gateway) setRooms(rooms []RoomConfig) {
 		for _, p := range rc.patterns {
 			routes = append(routes, route{host: rc.Host, pattern: p, room: rm})
 		}
+		for _, p := range rc.except {
+			// A route to no room: where it is the most specific match, the
+			// request passes through.
+			routes = append(routes, route{host: rc.Host, pattern: p})
+		}
 	}
 	rt.router = newRouter(routes)
 	g.routing.Store(rt)

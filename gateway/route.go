@@ -50,11 +50,12 @@ func (p pattern) match(path []byte) bool {
 	return len(rest) == 0 || rest[0] == '/'
 }
 
-// route ties one host and pattern to a room.
+// route ties one host and pattern to a room, or to no room for a room's
+// exceptions.
 type route struct {
 	host    string // lower case without port; "" matches any host
 	pattern pattern
-	room    *room
+	room    *room // nil: not protected
 }
 
 // router finds the room that protects a request. Routes are kept in order of

@@ -171,3 +171,25 @@ func FuzzCanonicalPath(f *testing.F) {
 		}
 	})
 }
+
+func TestRouterExcept(t *testing.T) {
+	rm := &room{id: "sale"}
+	var routes []route
+	for _, s := range []string{"/events/*", "/api/*"} {
+		p, _ := parsePattern(s)
+		routes = append(routes, route{pattern: p, room: rm})
+	}
+	for _, s := range []string{"/api/events", "/api/public/*"} {
+		p, _ := parsePattern(s)
+		routes = append(routes, route{pattern: p})
+	}
+	r := newRouter(routes)
+	for path, protected := range map[string]bool{
+		"/api/events": false, "/api/events/1": true, "/api/holds": true,
+		"/api/public": false, "/api/public/x": false, "/api/publicx": true, "/events/1": true,
+	} {
+		if got := r.match([]byte("h"), []byte(path)) != nil; got != protected {
+			t.Errorf("%s protected = %v, want %v", path, got, protected)
+		}
+	}
+}

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/usherhq/usher/admission"
-	"github.com/usherhq/usher/internal/adminauth"
 	"github.com/usherhq/usher/gateway/admin/dashboard"
+	"github.com/usherhq/usher/internal/adminauth"
 )
 
 // Config configures the admin listener.
