@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
+	"github.com/usherhq/usher/internal/adminauth"
 )
 
 // Config is the gateway's configuration file. Every field documents its unit
@@ -167,10 +166,10 @@ type LogConfig struct {
 type AdminConfig struct {
 	// Tokens are API tokens for tools: their SHA-256, never the token
 	// itself. USHER_ADMIN_TOKEN adds one more, with the operator role.
-	Tokens []AdminToken `yaml:"tokens"`
+	Tokens []adminauth.TokenConfig `yaml:"tokens"`
 	// OIDC is the organisation's OpenID Connect provider, for the
 	// dashboard's login and for bearer JWTs. Default: none.
-	OIDC *OIDCConfig `yaml:"oidc"`
+	OIDC *adminauth.ProviderConfig `yaml:"oidc"`
 	// SessionTTL is how long a dashboard login lasts. Default 8h.
 	SessionTTL config.Duration `yaml:"session_ttl"`
 
@@ -179,50 +178,6 @@ type AdminConfig struct {
 	clientSecret string // USHER_OIDC_CLIENT_SECRET
 	sessionKey   string // USHER_SESSION_KEY
 }
-
-// AdminToken is an API token of the admin listener.
-type AdminToken struct {
-	// Name says whose token it is, in logs and the audit trail. Required.
-	Name string `yaml:"name"`
-	// SHA256 is the hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
-	// Required.
-	SHA256 string `yaml:"sha256"`
-	// Role is operator (may change rooms) or viewer (may only read).
-	// Default viewer.
-	Role string `yaml:"role"`
-}
-
-// OIDCConfig is an OpenID Connect provider.
-type OIDCConfig struct {
-	// Issuer is the provider's issuer URL. Required.
-	Issuer string `yaml:"issuer"`
-	// ClientID is usher's client at the provider. Required. Its secret, if
-	// the client has one, comes from USHER_OIDC_CLIENT_SECRET.
-	ClientID string `yaml:"client_id"`
-	// RedirectURL is the admin listener's /auth/callback as operators reach
-	// it, registered at the provider. Required.
-	RedirectURL string `yaml:"redirect_url"`
-	// Audience is the aud bearer JWTs must carry. Default: ClientID.
-	Audience string `yaml:"audience"`
-	// RolesClaim is the claim with the user's roles, or a dotted path into
-	// nested claims (realm_access.roles). Default "roles".
-	RolesClaim string `yaml:"roles_claim"`
-	// OperatorRole and ViewerRole are the role values that grant usher's
-	// roles. Default usher-operator and usher-viewer.
-	OperatorRole string `yaml:"operator_role"`
-	ViewerRole   string `yaml:"viewer_role"`
-	// Scopes asked for at login besides openid. Default [profile, email].
-	Scopes []string `yaml:"scopes"`
-}
-
-// SetDefaults gives a provider from the file its defaults before its keys
-// are read.
-func (o *OIDCConfig) SetDefaults() {
-	*o = OIDCConfig{RolesClaim: "roles", OperatorRole: "usher-operator", ViewerRole: "usher-viewer", Scopes: []string{"profile", "email"}}
-}
-
-// SetDefaults gives a token from the file its defaults.
-func (t *AdminToken) SetDefaults() { *t = AdminToken{Role: "viewer"} }
 
 // RoomConfig is one protected on-sale.
 type RoomConfig struct {
@@ -447,40 +402,15 @@ func (c *Config) validate() config.Problems {
 }
 
 func (a *AdminConfig) validate(ps *config.Problems) {
-	names := map[string]bool{}
-	for i, t := range a.Tokens {
-		key := fmt.Sprintf("admin.tokens[%d]", i)
-		if t.Name == "" {
-			ps.Add(key+".name", "is required: it names the token's holder in the audit trail")
-		} else if names[t.Name] {
-			ps.Add(key+".name", "%q names two tokens", t.Name)
-		}
-		names[t.Name] = true
-		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
-			ps.Add(key+".sha256", "must be 64 hex digits: the SHA-256 of the token (printf %%s TOKEN | sha256sum)")
-		}
-		if t.Role != "operator" && t.Role != "viewer" {
-			ps.Add(key+".role", "must be operator or viewer, not %q", t.Role)
-		}
-	}
+	adminauth.ValidateTokens("admin.tokens", a.Tokens, ps)
 	if a.SessionTTL < config.Duration(time.Minute) {
 		ps.Add("admin.session_ttl", "must be at least 1m")
 	}
 	if a.sessionKey != "" && len(a.sessionKey) < 32 {
 		ps.Add("USHER_SESSION_KEY", "must be at least 32 characters")
 	}
-	if o := a.OIDC; o != nil {
-		for _, f := range []struct{ key, url string }{{"admin.oidc.issuer", o.Issuer}, {"admin.oidc.redirect_url", o.RedirectURL}} {
-			if u, err := url.Parse(f.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				ps.Add(f.key, "must be an http(s) URL, not %q", f.url)
-			}
-		}
-		if o.ClientID == "" {
-			ps.Add("admin.oidc.client_id", "is required")
-		}
-		if o.RolesClaim == "" || o.OperatorRole == "" || o.ViewerRole == "" {
-			ps.Add("admin.oidc", "roles_claim, operator_role and viewer_role must not be empty")
-		}
+	if a.OIDC != nil {
+		a.OIDC.Validate("admin.oidc", true, ps)
 	}
 }
 

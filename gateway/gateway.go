@@ -7,8 +7,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/gateway/admin"
+	"github.com/usherhq/usher/internal/adminauth"
 	"github.com/usherhq/usher/queue"
 )
 
@@ -194,16 +193,7 @@ func (g *Gateway) Reload(cfg *Config) (needRestart []string) {
 // newAdmin builds the admin listener from the admin settings.
 func (g *Gateway) newAdmin() (*admin.Server, error) {
 	a := g.cfg.Admin
-	var tokens []admin.Token
-	for _, t := range a.Tokens {
-		var sum [32]byte
-		b, _ := hex.DecodeString(t.SHA256)
-		copy(sum[:], b)
-		tokens = append(tokens, admin.Token{Name: t.Name, SHA256: sum, Role: admin.Role(t.Role)})
-	}
-	if a.envToken != "" {
-		tokens = append(tokens, admin.Token{Name: "USHER_ADMIN_TOKEN", SHA256: sha256.Sum256([]byte(a.envToken)), Role: admin.RoleOperator})
-	}
+	tokens := adminauth.Tokens(a.Tokens, "USHER_ADMIN_TOKEN", a.envToken)
 	key := []byte(a.sessionKey)
 	if len(key) == 0 {
 		key = make([]byte, 32)
@@ -212,15 +202,8 @@ func (g *Gateway) newAdmin() (*admin.Server, error) {
 			g.log.Warn("USHER_SESSION_KEY is not set: dashboard logins last until this instance restarts and work on this instance only")
 		}
 	}
-	var oidc *admin.OIDC
-	if o := a.OIDC; o != nil {
-		oidc = &admin.OIDC{
-			Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: a.clientSecret, RedirectURL: o.RedirectURL,
-			Audience: o.Audience, RolesClaim: o.RolesClaim, OperatorRole: o.OperatorRole, ViewerRole: o.ViewerRole, Scopes: o.Scopes,
-		}
-	}
 	return admin.New(admin.Config{
-		Tokens: tokens, OIDC: oidc, SessionKey: key, SessionTTL: time.Duration(a.SessionTTL), PlainHTTP: g.cfg.PlainHTTP,
+		Tokens: tokens, OIDC: a.OIDC.OIDC(a.clientSecret), SessionKey: key, SessionTTL: time.Duration(a.SessionTTL), PlainHTTP: g.cfg.PlainHTTP,
 	}, admin.Deps{Rooms: g.ctrl, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
 }
 
