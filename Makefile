@@ -23,6 +23,7 @@ vet:
 # Go benchmarks of the hot paths; bench/proxy.sh compares the proxy with nginx.
 bench: services
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/ ./admission/ ./queue/...
+	bench/holds.sh
 
 # A short run of every fuzz target.
 fuzz:

@@ -2,6 +2,7 @@
 //
 //	usher demo      everything in one process, no server needed
 //	usher gateway   the waiting room in front of a venue's site
+//	usher booking   the booking backend: seats, holds, payments, tickets
 //	usher keygen    a new Ed25519 signing key for tickets and passes
 //	usher version   the version of this binary
 package main
@@ -15,10 +16,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -26,6 +28,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/usherhq/usher/admission"
+	bookingserver "github.com/usherhq/usher/booking/server"
+	"github.com/usherhq/usher/booking/sqlite"
+	"github.com/usherhq/usher/booking/ticket"
 	"github.com/usherhq/usher/demo"
 	"github.com/usherhq/usher/gateway"
 	"github.com/usherhq/usher/queue"
@@ -49,6 +54,7 @@ const usage = `usage: usher <command> [flags]
 commands:
   demo      run the whole system in one process, with no server needed
   gateway   run the waiting room in front of a site: usher gateway -config FILE [-check]
+  booking   run the booking backend: usher booking -config FILE [-check]
   keygen    write a new signing key: usher keygen -out FILE
   version   print the version
 
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, args[1:], getenv, stdout, stderr, nil)
 	case "gateway":
 		return runGateway(ctx, args[1:], getenv, stdout, stderr)
+	case "booking":
+		return runBooking(ctx, args[1:], getenv, stdout, stderr)
 	case "keygen":
 		return runKeygen(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -226,6 +234,67 @@ func serve(ctx context.Context, cfg *gateway.Config, opts gateway.Options, extra
 	return grp.Wait()
 }
 
+func runBooking(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("booking", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the configuration file (required)")
+	check := fs.Bool("check", false, "validate the configuration and its key files, then exit")
+	logFormat := fs.String("log-format", "", "json or text (default: the config's log.format)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the config's log.level)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fs.Usage()
+		return errors.New("booking: -config is required")
+	}
+	cfg, err := bookingserver.LoadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := ticket.LoadKeys(cfg.Tickets.KeyFiles...); err != nil {
+		return fmt.Errorf("config %s: tickets.key_files: %w", *path, err)
+	}
+	if len(cfg.Passes.KeyFiles) > 0 {
+		if _, err := admission.LoadKeySet(cfg.Passes.KeyFiles...); err != nil {
+			return fmt.Errorf("config %s: passes.key_files: %w", *path, err)
+		}
+	}
+	if *check {
+		fmt.Fprintf(stdout, "config %s is valid\n", *path)
+		return nil
+	}
+	format, level := cfg.Log.Format, cfg.Log.Level
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	if *logLevel != "" {
+		level = *logLevel
+	}
+	log, err := newLogger(stderr, format, level)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listen: %w", err)
+		}
+	}
+	srv, err := bookingserver.New(ctx, cfg, ln, bookingserver.Options{Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("booking backend listening", "addr", ln.Addr().String(), "admin_addr", cfg.AdminListen)
+	return srv.Run(ctx, adminLn)
+}
+
 func runKeygen(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -261,13 +330,15 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 }
 
 // runDemo runs everything in one process: the gateway with an in-memory
-// queue and a generated key, in front of the demo site, with a simulated
-// crowd in line. ready, if not nil, learns where it listens once it does.
+// queue and a generated key, in front of the booking backend on an embedded
+// SQLite database with seeded events, with a simulated crowd in line. ready,
+// if not nil, learns where it listens once it does.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- demoAddrs) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "the address fans open")
-	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "the operators' address (metrics and admin API)")
+	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "the operators' address (dashboard, admin API, metrics)")
+	bookingAdmin := fs.String("booking-admin-listen", "127.0.0.1:9091", "the booking backend's operator API (\"\" for none)")
 	crowd := fs.Int("crowd", 40, "simulated fans who join the line before you")
 	logFormat := fs.String("log-format", "text", "json or text")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -285,57 +356,100 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	keys := admission.NewKeySet(key)
 	log.Info("generated a signing key for this run only: passes end when the demo stops", "kid", keys.SigningKID())
 
-	originLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("demo origin: %w", err)
-	}
-	originTokens := admission.NewTokens(nil, keys, admission.TokenOptions{})
-	origin := &http.Server{Handler: demo.Origin(originTokens, "demo"), ReadHeaderTimeout: 10 * time.Second}
-
-	// The dashboard needs a token: USHER_ADMIN_TOKEN, or one made for the
-	// run and printed.
+	// The dashboard and the booking operator API need a token:
+	// USHER_ADMIN_TOKEN, or one made for the run and printed.
 	adminToken := getenv("USHER_ADMIN_TOKEN")
 	if adminToken == "" {
 		adminToken = admission.NewVisitorID()
 	}
 	demoEnv := func(k string) string {
-		if k == "USHER_ADMIN_TOKEN" {
+		switch k {
+		case "USHER_ADMIN_TOKEN":
 			return adminToken
+		case "USHER_WEBHOOK_SECRET":
+			return admission.NewVisitorID() + admission.NewVisitorID()
 		}
 		return getenv(k)
 	}
-	cfg, err := demoConfig(*listen, *adminListen, "http://"+originLn.Addr().String(), demoEnv)
+
+	// The booking backend: an embedded database that lives as long as the
+	// run, seeded with the demo's events. What is opened here is closed on
+	// the way out, whether or not the backend got to run (Run closes the
+	// store too; closing twice is harmless).
+	var closers []func() error
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			_ = c()
+		}
+	}()
+	dir, err := os.MkdirTemp("", "usher-demo-")
 	if err != nil {
 		return err
 	}
-	store := memory.New(memory.Options{})
-	defer store.Close()
+	closers = append(closers, func() error { return os.RemoveAll(dir) })
+	store, err := sqlite.Open(filepath.Join(dir, "booking.db"))
+	if err != nil {
+		return fmt.Errorf("demo database: %w", err)
+	}
+	closers = append(closers, store.Close)
+	if err := demo.Seed(ctx, store, "demo", time.Now()); err != nil {
+		return err
+	}
+	bookingLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo booking backend: %w", err)
+	}
+	closers = append(closers, bookingLn.Close)
+	bcfg := bookingserver.DefaultConfig()
+	bcfg.Listen, bcfg.AdminListen = bookingLn.Addr().String(), *bookingAdmin
+	bcfg.Passes.KeyFiles = []string{"(the demo's)"}
+	bcfg.Tickets.KeyFiles = []string{"(the demo's)"}
+	bcfg.Log = bookingserver.LogConfig{Level: *logLevel, Format: *logFormat}
+	checked, err := bookingserver.CheckConfig(bcfg, demoEnv)
+	if err != nil {
+		return fmt.Errorf("demo booking config: %w", err)
+	}
+	ticketKeys, err := bookingserver.GenerateTicketKeys()
+	if err != nil {
+		return err
+	}
+	backend, err := bookingserver.New(ctx, checked, bookingLn, bookingserver.Options{Logger: log.With("component", "booking"), Store: store, PassKeys: keys, TicketKeys: ticketKeys})
+	if err != nil {
+		return err
+	}
+	var bookingAdminLn net.Listener
+	if *bookingAdmin != "" {
+		if bookingAdminLn, err = net.Listen("tcp", *bookingAdmin); err != nil {
+			return fmt.Errorf("booking admin listen: %w", err)
+		}
+		closers = append(closers, bookingAdminLn.Close)
+	}
+
+	cfg, err := demoConfig(*listen, *adminListen, "http://"+bookingLn.Addr().String(), demoEnv)
+	if err != nil {
+		return err
+	}
+	queueStore := memory.New(memory.Options{})
+	defer queueStore.Close()
 	extra := func(ctx context.Context, g *gateway.Gateway, addr, adminAddr string) error {
 		grp, gctx := errgroup.WithContext(ctx)
-		grp.Go(func() error {
-			if err := origin.Serve(originLn); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("demo origin: %w", err)
-			}
-			return nil
-		})
-		grp.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return origin.Shutdown(sctx)
-		})
+		grp.Go(func() error { return backend.Run(gctx, bookingAdminLn) })
 		if *crowd > 0 {
 			grp.Go(func() error {
 				return demo.Crowd{Room: g.Controller().Room("demo"), Size: *crowd, Log: log}.Run(gctx)
 			})
 		}
-		fmt.Fprintf(stdout, "usher demo is running.\n  open   http://%s/events/   (the waiting room)\n  or     http://%s/           (the site, outside any room)\n  admin  http://%s/           (dashboard; admin token %s)\nPress Ctrl-C to stop.\n", addr, addr, adminAddr, adminToken)
+		fmt.Fprintf(stdout, "usher demo is running.\n  open   http://%s/events/   (the waiting room, then seats, hold, pay, tickets)\n  or     http://%s/           (the site, outside any room)\n  admin  http://%s/           (dashboard; admin token %s)\n", addr, addr, adminAddr, adminToken)
+		if bookingAdminLn != nil {
+			fmt.Fprintf(stdout, "  sales  http://%s/api/events/wandering-stars/summary   (same token)\n", bookingAdminLn.Addr())
+		}
+		fmt.Fprintf(stdout, "Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. Press Ctrl-C to stop.\n")
 		if ready != nil {
 			ready <- demoAddrs{g, addr, adminAddr}
 		}
 		return grp.Wait()
 	}
-	return serve(ctx, cfg, gateway.Options{Store: store, Keys: keys, Logger: log}, extra)
+	return serve(ctx, cfg, gateway.Options{Store: queueStore, Keys: keys, Logger: log}, extra)
 }
 
 // demoAddrs tells a test where a demo it started listens.

@@ -15,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/usherhq/usher/internal/browsertest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -76,7 +80,7 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	sw := &syncWriter{w: &out}
 	go func() {
-		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-crowd", "3"}, env(nil), sw, io.Discard, ready)
+		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-booking-admin-listen", "", "-crowd", "3"}, env(nil), sw, io.Discard, ready)
 	}()
 	var d demoAddrs
 	select {
@@ -98,7 +102,7 @@ func TestDemo(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/", "text/html"); code != 200 || !strings.Contains(body, "outside every room") {
+	if code, body := get("/", "text/html"); code != 200 || !strings.Contains(body, "Wandering Stars") {
 		t.Fatalf("landing page: %d", code)
 	}
 	// The crowd joins as the demo starts; wait until it is in line.
@@ -127,8 +131,8 @@ func TestDemo(t *testing.T) {
 		}
 		time.Sleep(time.Duration(st.PollAfterMS) * time.Millisecond)
 	}
-	if code, body := get("/events/1", "text/html"); code != 200 || !strings.Contains(body, "You are in") {
-		t.Fatalf("after admission: %d %.200s", code, body)
+	if code, body := get("/events/wandering-stars", "text/html"); code != 200 || !strings.Contains(body, "stalls-A1") {
+		t.Fatalf("after admission, the seat map: %d %.200s", code, body)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -245,4 +249,177 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestDemoInBrowser buys two seats of the demo in a real browser on a
+// phone-sized screen, the way a fan does: through the waiting room to the
+// seat map, a hold, the provider's card form, and the order page with its
+// tickets' QR codes.
+func TestDemoInBrowser(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan demoAddrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-booking-admin-listen", "", "-crowd", "0"}, env(nil), io.Discard, io.Discard, ready)
+	}()
+	var d demoAddrs
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+
+	b := browsertest.New(t, 390, 844)
+	bctx := b.Context()
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		for _, a := range actions {
+			if _, err := chromedp.Run(bctx, a); err != nil {
+				t.Errorf("%s: %v", what, err)
+				b.Screenshot("demo-failed")
+				t.FailNow()
+			}
+		}
+	}
+	// waitFor polls expr, through the page loads that clicks start.
+	waitFor := func(what, expr string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr))
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: not seen in 30 s (last error: %v)", what, err)
+				b.Screenshot("demo-failed")
+				t.FailNow()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	base := "http://" + d.addr
+	step("open the landing page", chromedp.Navigate(base+"/"))
+	waitFor("the event list", `document.body.innerText.includes('Wandering Stars')`)
+	b.Screenshot("demo-1-events")
+
+	// The seat map is in the room: the queue page first, which lets the fan
+	// through by itself.
+	step("open the event", chromedp.Navigate(base+"/events/wandering-stars"))
+	waitFor("the seat map after the queue", `document.querySelectorAll('circle.a[data-seat]').length > 2`)
+	b.Screenshot("demo-2-seatmap")
+	step("pick two seats",
+		chromedp.Click(chromedp.JSPath(`document.querySelectorAll('circle.a[data-seat]')[0]`)),
+		chromedp.Click(chromedp.JSPath(`document.querySelectorAll('circle.a[data-seat]')[1]`)))
+	waitFor("the hold button", `!document.getElementById('hold-seats').disabled`)
+	step("hold them", chromedp.Click(chromedp.CSS("#hold-seats")))
+	waitFor("the hold page", `document.querySelector('[data-page="hold"]') !== null && !document.getElementById('pay').hidden`)
+	b.Screenshot("demo-3-hold")
+
+	step("pay", chromedp.Click(chromedp.CSS("#pay-button")))
+	waitFor("the card form", `document.getElementById('card') !== null`)
+	step("enter the test card",
+		chromedp.SendKeys(chromedp.CSS("#card"), "4242 4242 4242 4242"),
+		chromedp.SendKeys(chromedp.CSS("#exp"), "12/34"),
+		chromedp.SendKeys(chromedp.CSS("#cvc"), "123"),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Ann Fan"))
+	b.Screenshot("demo-4-card")
+	step("submit the card", chromedp.Click(chromedp.CSS("#pay-button")))
+	waitFor("the tickets", `(() => {
+		const qr = document.querySelectorAll('.tickets img.qr');
+		return qr.length === 2 && Array.from(qr).every(i => i.complete && i.naturalWidth > 0);
+	})()`)
+	b.Screenshot("demo-5-tickets")
+}
+
+// TestBookingCommand checks configs/booking.yaml with `usher booking -check`,
+// then runs the backend on a SQLite file and reads its catalogue and keys.
+func TestBookingCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	passKey, ticketKey := filepath.Join(dir, "pass.pem"), filepath.Join(dir, "ticket.pem")
+	for _, k := range []string{passKey, ticketKey} {
+		if err := run(t.Context(), []string{"keygen", "-out", k}, env(nil), &out, &errOut); err != nil {
+			t.Fatalf("keygen: %v", err)
+		}
+	}
+	vars := map[string]string{
+		"USHER_WEBHOOK_SECRET":   "a-secret-of-sixteen-or-more",
+		"USHER_TICKET_KEY_FILES": ticketKey,
+		"USHER_DATABASE_URL":     "sqlite:" + filepath.Join(dir, "booking.db"),
+	}
+	// The shipped file names the gateway's jwks_url.
+	out.Reset()
+	if err := run(t.Context(), []string{"booking", "-check", "-config", filepath.Join("configs", "booking.yaml")}, env(vars), &out, &errOut); err != nil || !strings.Contains(out.String(), "is valid") {
+		t.Fatalf("check of configs/booking.yaml: %v %q", err, out.String())
+	}
+	missing := map[string]string{}
+	for k, v := range vars {
+		missing[k] = v
+	}
+	missing["USHER_TICKET_KEY_FILES"] = filepath.Join(dir, "nowhere.pem")
+	if err := run(t.Context(), []string{"booking", "-check", "-config", filepath.Join("configs", "booking.yaml")}, env(missing), &out, &errOut); err == nil || !strings.Contains(err.Error(), "tickets.key_files") {
+		t.Errorf("a missing ticket key: %v", err)
+	}
+
+	cfg := filepath.Join(dir, "booking.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nadmin_listen: \"\"\ndatabase: {url: \"sqlite:booking.db\"}\ntickets: {key_files: [x]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars["USHER_KEY_FILES"] = passKey
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"booking", "-config", cfg, "-log-format", "json"}, env(vars), io.Discard, logs)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("booking: %v", err)
+		}
+	}()
+	// The address is in the log line that says the backend listens.
+	var addr string
+	deadline := time.Now().Add(20 * time.Second)
+	for addr == "" {
+		logs.mu.Lock()
+		for line := range strings.SplitSeq(logs.w.(*bytes.Buffer).String(), "\n") {
+			var l struct {
+				Msg, Addr string
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "booking backend listening" {
+				addr = l.Addr
+			}
+		}
+		logs.mu.Unlock()
+		if addr == "" {
+			select {
+			case err := <-done:
+				t.Fatalf("booking stopped: %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the backend did not start")
+			}
+		}
+	}
+	for path, want := range map[string]string{"/api/events": `[]`, "/api/keys": `"keys"`} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+
 }
