@@ -43,13 +43,15 @@ type Event struct {
 	Description                string
 }
 
-// Section is a part of a venue with assigned seats.
+// Section is a part of a venue with assigned seats. Its ID is unique within
+// its event: another event may have a section of the same id.
 type Section struct {
 	ID, EventID, Name string
 	Position          int // display order
 }
 
-// TicketType is a kind of ticket with its price tiers.
+// TicketType is a kind of ticket with its price tiers. Its ID is unique
+// within its event.
 type TicketType struct {
 	ID, EventID, Name string
 	// Tiers in order: the first one whose end has not come is the price.
@@ -93,13 +95,15 @@ const (
 )
 
 // Quota is an allocation of places that the public cannot take: only a
-// presale code for the quota unlocks them.
+// presale code for the quota unlocks them. Its ID is unique within its event.
 type Quota struct {
 	ID, EventID, Name string
 	Kind              QuotaKind
 }
 
-// Seat is an assigned seat.
+// Seat is an assigned seat. Its ID is unique within its event, so every
+// show of a venue can use the venue's seat map; SectionID, TicketTypeID and
+// QuotaID name the section, ticket type and quota of the same event.
 type Seat struct {
 	ID, EventID, SectionID string
 	Row, Number            string
@@ -110,7 +114,8 @@ type Seat struct {
 	X, Y float64
 }
 
-// Zone is a general-admission area: Capacity places, no seat numbers.
+// Zone is a general-admission area: Capacity places, no seat numbers. Its
+// ID is unique within its event.
 type Zone struct {
 	ID, EventID, Name string
 	Capacity          int
@@ -381,6 +386,12 @@ func (e *LimitError) Error() string {
 // No place is ever held or sold twice: a seat or zone place belongs to at
 // most one unexpired hold or one paid order at any time, under any
 // concurrency, and a hold past its expiry stops counting at once.
+//
+// Ids of sections, ticket types, quotas, zones and seats are unique within
+// their event only: two events may use the same ones independently, and a
+// method finds them through the event id it is given (or that its argument
+// carries). Ids of events, holds, orders, payments and tickets are unique
+// across all events.
 type Store interface {
 	// Catalogue.
 	PutEvent(ctx context.Context, e Event) error // create or replace
@@ -402,11 +413,12 @@ type Store interface {
 	Zones(ctx context.Context, eventID string) ([]Zone, error)
 	PutQuota(ctx context.Context, q Quota) error
 	Quotas(ctx context.Context, eventID string) ([]Quota, error)
-	// AllocateZone reserves n available places of a zone for a quota.
-	AllocateZone(ctx context.Context, zoneID, quotaID string, n int, now time.Time) error
-	// ReleaseQuota gives the quota's unsold places to the public (to ==
-	// "") or to another quota.
-	ReleaseQuota(ctx context.Context, quotaID, to string, now time.Time) (moved int, err error)
+	// AllocateZone reserves n available places of an event's zone for a
+	// quota of the same event.
+	AllocateZone(ctx context.Context, eventID, zoneID, quotaID string, n int, now time.Time) error
+	// ReleaseQuota gives the unsold places of an event's quota to the
+	// public (to == "") or to another quota of the same event.
+	ReleaseQuota(ctx context.Context, eventID, quotaID, to string, now time.Time) (moved int, err error)
 	PutPresaleCode(ctx context.Context, c PresaleCode) error
 	PutPromoCode(ctx context.Context, c PromoCode) error
 	PromoCode(ctx context.Context, eventID, code string) (PromoCode, error)

@@ -93,8 +93,8 @@ type adminEventJSON struct {
 
 func (a *API) changed(w http.ResponseWriter, r *http.Request, p adminauth.Principal, eventID, what string, err error) {
 	if errors.Is(err, booking.ErrConflict) {
-		// Operators need the store's reason: which id belongs to another
-		// event, or which places are held or sold.
+		// Operators need the store's reason, such as a held seat whose
+		// quota would change or a zone that cannot shrink that far.
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
@@ -251,7 +251,7 @@ func (a *API) allocateZone(w http.ResponseWriter, r *http.Request, p adminauth.P
 		return
 	}
 	id := r.PathValue("id")
-	a.changed(w, r, p, id, "allocation", a.svc.Store().AllocateZone(r.Context(), r.PathValue("zid"), in.QuotaID, in.Quantity, a.svc.Now()))
+	a.changed(w, r, p, id, "allocation", a.svc.Store().AllocateZone(r.Context(), id, r.PathValue("zid"), in.QuotaID, in.Quantity, a.svc.Now()))
 }
 
 // releaseQuota gives a quota's unsold places to the public ("to" empty) or
@@ -265,7 +265,7 @@ func (a *API) releaseQuota(w http.ResponseWriter, r *http.Request, p adminauth.P
 		return
 	}
 	id := r.PathValue("id")
-	moved, err := a.svc.Store().ReleaseQuota(r.Context(), r.PathValue("qid"), in.To, a.svc.Now())
+	moved, err := a.svc.Store().ReleaseQuota(r.Context(), id, r.PathValue("qid"), in.To, a.svc.Now())
 	if err != nil {
 		a.fail(w, r, err)
 		return

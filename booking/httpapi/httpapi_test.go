@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -618,6 +619,7 @@ func TestOperatorAPI(t *testing.T) {
 	for _, c := range []struct{ path, body string }{
 		{"/api/events/new", `{"name":"New","venue":"V","room":"sale","starts_at":"2031-06-01T20:00:00Z","status":"onsale","currency":"EUR"}`},
 		{"/api/events/new/ticket-types/ga", `{"name":"GA","tiers":[{"name":"Std","price_cents":1500}]}`},
+		{"/api/events/new/sections/main", `{"name":"Stalls","position":1}`},
 		{"/api/events/new/zones/pit", `{"name":"Pit","capacity":100,"ticket_type_id":"ga"}`},
 		{"/api/events/new/quotas/partners", `{"name":"Partners","kind":"partner"}`},
 		{"/api/events/new/promo-codes/SPRING", `{"amount_off_cents":500,"max_uses":3}`},
@@ -626,22 +628,51 @@ func TestOperatorAPI(t *testing.T) {
 			t.Fatalf("PUT %s: %d", c.path, code)
 		}
 	}
-	// Seat ids are unique across events: the store says whose a seat is.
-	if r := admin.do("PUT", "/admin/api/events/new/seats", `[{"id":"s4","section_id":"main","row":"A","number":"4","ticket_type_id":"ga"}]`, auth...); r.code != http.StatusConflict || !strings.Contains(string(r.body), "another event") {
-		t.Errorf("another event's seat: %d %s", r.code, r.body)
+	// Seat ids are unique within their event: "new" has an s4 of its own
+	// in its own section "main", and the s4 of "show" stays as it was.
+	if r := admin.do("PUT", "/admin/api/events/new/seats", `[{"id":"s4","section_id":"main","row":"B","number":"4","ticket_type_id":"ga"}]`, auth...); r.code != http.StatusNoContent {
+		t.Fatalf("a seat id that another event uses: %d %s", r.code, r.body)
+	}
+	for _, want := range []booking.Seat{
+		{ID: "s4", EventID: "new", SectionID: "main", Row: "B", Number: "4", TicketTypeID: "ga"},
+		{ID: "s4", EventID: "show", SectionID: "main", Row: "A", Number: "4", TicketTypeID: "seat", X: 120, Y: 50},
+	} {
+		r := admin.do("GET", "/admin/api/events/"+want.EventID, "", auth...)
+		var got struct {
+			Seats []booking.Seat `json:"seats"`
+		}
+		if err := json.Unmarshal(r.body, &got); r.code != http.StatusOK || err != nil {
+			t.Fatalf("GET event %s: %d %s", want.EventID, r.code, r.body)
+		}
+		if !slices.Contains(got.Seats, want) {
+			t.Errorf("seats of %s: %+v, want one %+v", want.EventID, got.Seats, want)
+		}
 	}
 	if r := admin.do("POST", "/admin/api/events/new/zones/pit/allocate", `{"quota_id":"partners","quantity":20}`, auth...); r.code != http.StatusNoContent {
 		t.Fatalf("allocate: %d %s", r.code, r.body)
 	}
+	// The capacity is the pit's 100 places and seat s4.
 	r := admin.do("GET", "/admin/api/events/new/summary", "", auth...)
-	if r.code != 200 || r.json(t)["capacity"] != 100.0 || r.json(t)["available"] != 80.0 {
+	if r.code != 200 || r.json(t)["capacity"] != 101.0 || r.json(t)["available"] != 81.0 {
 		t.Fatalf("summary: %d %s", r.code, r.body)
 	}
 	if r := admin.do("POST", "/admin/api/events/new/quotas/partners/release", `{"to":""}`, auth...); r.code != 200 || r.json(t)["moved"] != 20.0 {
 		t.Fatalf("release: %d %s", r.code, r.body)
 	}
-	if r := admin.do("GET", "/admin/api/events/new/summary", "", auth...); r.json(t)["available"] != 100.0 {
+	if r := admin.do("GET", "/admin/api/events/new/summary", "", auth...); r.json(t)["available"] != 101.0 {
 		t.Errorf("after release: %s", r.body)
+	}
+	// Zones and quotas are found in the path's event: "show" has a zone
+	// "floor" and a quota "vip", "new" has neither.
+	for _, c := range []struct{ path, body string }{
+		{"/admin/api/events/new/zones/floor/allocate", `{"quota_id":"partners","quantity":1}`},
+		{"/admin/api/events/new/zones/pit/allocate", `{"quota_id":"vip","quantity":1}`},
+		{"/admin/api/events/new/quotas/vip/release", `{"to":""}`},
+		{"/admin/api/events/new/quotas/partners/release", `{"to":"vip"}`},
+	} {
+		if r := admin.do("POST", c.path, c.body, auth...); r.code != http.StatusNotFound {
+			t.Errorf("POST %s %s: %d %s, want 404", c.path, c.body, r.code, r.body)
+		}
 	}
 	if code := put("/api/events/bad", `{"name":"","venue":"V","room":"sale","starts_at":"2031-06-01T20:00:00Z","status":"onsale","currency":"EUR"}`, auth...); code != http.StatusBadRequest {
 		t.Errorf("a bad event: %d", code)

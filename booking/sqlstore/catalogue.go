@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -143,30 +145,26 @@ func eventExists(ctx context.Context, c conn, id string) error {
 	return nil
 }
 
-// upserted checks the rows affected by an upsert that refuses to move a
-// row to another event.
-func upserted(n int64, what, id string) error {
-	if n == 0 {
-		return fmt.Errorf("%w: %s %q belongs to another event", booking.ErrConflict, what, id)
+// notFoundIn turns sql.ErrNoRows into booking.ErrNotFound naming what was
+// missing in which event, for the ids that are unique within an event.
+func notFoundIn(err error, what, eventID, id string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %q of event %q: %w", what, id, eventID, booking.ErrNotFound)
 	}
-	return nil
+	return err
 }
 
-// PutSection creates or updates a section.
+// PutSection creates or updates a section of its event.
 func (s *Store) PutSection(ctx context.Context, sec booking.Section) error {
 	if sec.ID == "" || sec.EventID == "" || sec.Name == "" {
 		return fmt.Errorf("put section %q: %w", sec.ID, invalid("section needs an id, event and name"))
 	}
 	err := s.write(ctx, func(c conn) error {
-		n, err := c.exec(ctx, `
+		_, err := c.exec(ctx, `
 INSERT INTO sections (id, event_id, name, position) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position
-WHERE sections.event_id = excluded.event_id`,
+ON CONFLICT (event_id, id) DO UPDATE SET name = excluded.name, position = excluded.position`,
 			sec.ID, sec.EventID, sec.Name, sec.Position)
-		if err != nil {
-			return err
-		}
-		return upserted(n, "section", sec.ID)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("put section %q: %w", sec.ID, err)
@@ -206,29 +204,26 @@ WHERE event_id = ? ORDER BY position, id`, eventID)
 	return out, nil
 }
 
-// PutTicketType creates or replaces a ticket type and its tiers.
+// PutTicketType creates or replaces a ticket type of its event and its
+// tiers.
 func (s *Store) PutTicketType(ctx context.Context, tt booking.TicketType) error {
 	if err := validTicketType(tt); err != nil {
 		return fmt.Errorf("put ticket type %q: %w", tt.ID, err)
 	}
 	err := s.write(ctx, func(c conn) error {
-		n, err := c.exec(ctx, `
+		if _, err := c.exec(ctx, `
 INSERT INTO ticket_types (id, event_id, name) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET name = excluded.name
-WHERE ticket_types.event_id = excluded.event_id`, tt.ID, tt.EventID, tt.Name)
-		if err != nil {
+ON CONFLICT (event_id, id) DO UPDATE SET name = excluded.name`, tt.ID, tt.EventID, tt.Name); err != nil {
 			return err
 		}
-		if err := upserted(n, "ticket type", tt.ID); err != nil {
-			return err
-		}
-		if _, err := c.exec(ctx, `DELETE FROM price_tiers WHERE ticket_type_id = ?`, tt.ID); err != nil {
+		if _, err := c.exec(ctx, `DELETE FROM price_tiers WHERE event_id = ? AND ticket_type_id = ?`,
+			tt.EventID, tt.ID); err != nil {
 			return err
 		}
 		for i, t := range tt.Tiers {
 			if _, err := c.exec(ctx, `
-INSERT INTO price_tiers (ticket_type_id, position, name, price_cents, until_at, until_sold)
-VALUES (?, ?, ?, ?, ?, ?)`, tt.ID, i, t.Name, t.PriceCents, t.Until, t.UntilSold); err != nil {
+INSERT INTO price_tiers (event_id, ticket_type_id, position, name, price_cents, until_at, until_sold)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, tt.EventID, tt.ID, i, t.Name, t.PriceCents, t.Until, t.UntilSold); err != nil {
 				return err
 			}
 		}
@@ -288,9 +283,8 @@ func loadTicketTypes(ctx context.Context, c conn, eventID string) ([]booking.Tic
 		return nil, err
 	}
 	rows, err = c.query(ctx, `
-SELECT t.ticket_type_id, t.name, t.price_cents, t.until_at, t.until_sold
-FROM price_tiers t JOIN ticket_types tt ON tt.id = t.ticket_type_id
-WHERE tt.event_id = ? ORDER BY t.ticket_type_id, t.position`, eventID)
+SELECT ticket_type_id, name, price_cents, until_at, until_sold
+FROM price_tiers WHERE event_id = ? ORDER BY ticket_type_id, position`, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -302,16 +296,22 @@ WHERE tt.event_id = ? ORDER BY t.ticket_type_id, t.position`, eventID)
 			return nil, err
 		}
 		i := slices.IndexFunc(out, func(tt booking.TicketType) bool { return tt.ID == id })
+		if i < 0 {
+			// A type made after the first query, by a write that committed
+			// in between (READ COMMITTED): it is not in this answer.
+			continue
+		}
 		out[i].Tiers = append(out[i].Tiers, t)
 	}
 	return out, rows.Err()
 }
 
-// PutSeats creates or updates seats. A seat keeps its state; its quota may
-// change only while its state is available (a seat still marked held by a
-// lapsed hold counts as held here, since no time is given), and a sold seat
-// keeps its ticket type. A seat that would move to another event, or change
-// quota while held or sold, is ErrConflict and nothing is stored.
+// PutSeats creates or updates seats, each in its own event: a seat id that
+// another event uses too is another seat. A seat keeps its state; its quota
+// may change only while its state is available (a seat still marked held by
+// a lapsed hold counts as held here, since no time is given), and a sold seat
+// keeps its ticket type. A seat that would change quota while held or sold
+// is ErrConflict and nothing is stored.
 func (s *Store) PutSeats(ctx context.Context, seats []booking.Seat) error {
 	seen := make(map[string]bool, len(seats))
 	for _, st := range seats {
@@ -329,21 +329,20 @@ func (s *Store) PutSeats(ctx context.Context, seats []booking.Seat) error {
 INSERT INTO places (event_id, kind, seat_id, section_id, row_label, seat_number, x, y,
                     ticket_type_id, quota_id, state)
 VALUES (?, 'seat', ?, ?, ?, ?, ?, ?, ?, ?, 'available')
-ON CONFLICT (seat_id) DO UPDATE SET
+ON CONFLICT (event_id, seat_id) DO UPDATE SET
     section_id = excluded.section_id, row_label = excluded.row_label,
     seat_number = excluded.seat_number, x = excluded.x, y = excluded.y,
     ticket_type_id = CASE WHEN places.state = 'sold' THEN places.ticket_type_id
                           ELSE excluded.ticket_type_id END,
     quota_id = excluded.quota_id
-WHERE places.event_id = excluded.event_id
-  AND (places.state = 'available' OR places.quota_id IS NOT DISTINCT FROM excluded.quota_id)`,
+WHERE places.state = 'available' OR places.quota_id IS NOT DISTINCT FROM excluded.quota_id`,
 				st.EventID, st.ID, st.SectionID, st.Row, st.Number, st.X, st.Y,
 				st.TicketTypeID, orNull(st.QuotaID))
 			if err != nil {
 				return err
 			}
 			if n == 0 {
-				return fmt.Errorf("%w: seat %q belongs to another event, or is held or sold and keeps its quota",
+				return fmt.Errorf("%w: seat %q is held or sold and keeps its quota",
 					booking.ErrConflict, st.ID)
 			}
 		}
@@ -390,32 +389,29 @@ FROM places WHERE event_id = ? AND kind = 'seat' ORDER BY id`, eventID)
 	return out, nil
 }
 
-// PutZone creates a zone or changes it. Growing adds available public
-// places; shrinking removes available places that no quota holds, newest
-// first, and is ErrConflict when too few are left to remove. The zone's
-// unsold places take its ticket type.
+// PutZone creates a zone of its event or changes it. Growing adds available
+// public places; shrinking removes available places that no quota holds,
+// newest first, and is ErrConflict when too few are left to remove. The
+// zone's unsold places take its ticket type.
 func (s *Store) PutZone(ctx context.Context, z booking.Zone) error {
 	if z.ID == "" || z.EventID == "" || z.Name == "" || z.TicketTypeID == "" || z.Capacity < 0 {
 		return fmt.Errorf("put zone %q: %w", z.ID, invalid("zone needs an id, event, name, ticket type and a capacity of 0 or more"))
 	}
 	err := s.write(ctx, func(c conn) error {
-		n, err := c.exec(ctx, `
+		if _, err := c.exec(ctx, `
 INSERT INTO zones (id, event_id, name, capacity, ticket_type_id) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity,
-    ticket_type_id = excluded.ticket_type_id
-WHERE zones.event_id = excluded.event_id`, z.ID, z.EventID, z.Name, z.Capacity, z.TicketTypeID)
-		if err != nil {
-			return err
-		}
-		if err := upserted(n, "zone", z.ID); err != nil {
+ON CONFLICT (event_id, id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity,
+    ticket_type_id = excluded.ticket_type_id`, z.ID, z.EventID, z.Name, z.Capacity, z.TicketTypeID); err != nil {
 			return err
 		}
 		if _, err := c.exec(ctx, `UPDATE places SET ticket_type_id = ?
-WHERE zone_id = ? AND state <> 'sold' AND ticket_type_id <> ?`, z.TicketTypeID, z.ID, z.TicketTypeID); err != nil {
+WHERE event_id = ? AND zone_id = ? AND state <> 'sold' AND ticket_type_id <> ?`,
+			z.TicketTypeID, z.EventID, z.ID, z.TicketTypeID); err != nil {
 			return err
 		}
 		var have int
-		if err := c.row(ctx, `SELECT count(*) FROM places WHERE zone_id = ?`, z.ID).Scan(&have); err != nil {
+		if err := c.row(ctx, `SELECT count(*) FROM places WHERE event_id = ? AND zone_id = ?`,
+			z.EventID, z.ID).Scan(&have); err != nil {
 			return err
 		}
 		switch {
@@ -454,8 +450,8 @@ func removeZonePlaces(ctx context.Context, c conn, z booking.Zone, n int) error 
 	removed, err := c.exec(ctx, `
 DELETE FROM places WHERE id IN (
     SELECT id FROM places
-    WHERE zone_id = ? AND state = 'available' AND quota_id IS NULL
-    ORDER BY id DESC LIMIT ?`+c.skipLocked()+`)`, z.ID, n)
+    WHERE event_id = ? AND zone_id = ? AND state = 'available' AND quota_id IS NULL
+    ORDER BY id DESC LIMIT ?`+c.skipLocked()+`)`, z.EventID, z.ID, n)
 	if err != nil {
 		return err
 	}
@@ -498,7 +494,7 @@ FROM zones WHERE event_id = ? ORDER BY id`, eventID)
 	return out, nil
 }
 
-// PutQuota creates or updates a quota.
+// PutQuota creates or updates a quota of its event.
 func (s *Store) PutQuota(ctx context.Context, q booking.Quota) error {
 	switch {
 	case q.ID == "" || q.EventID == "" || q.Name == "":
@@ -507,14 +503,11 @@ func (s *Store) PutQuota(ctx context.Context, q booking.Quota) error {
 		return fmt.Errorf("put quota %q: %w", q.ID, invalid("unknown quota kind %q", q.Kind))
 	}
 	err := s.write(ctx, func(c conn) error {
-		n, err := c.exec(ctx, `
+		_, err := c.exec(ctx, `
 INSERT INTO quotas (id, event_id, name, kind) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind
-WHERE quotas.event_id = excluded.event_id`, q.ID, q.EventID, q.Name, string(q.Kind))
-		if err != nil {
-			return err
-		}
-		return upserted(n, "quota", q.ID)
+ON CONFLICT (event_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind`,
+			q.ID, q.EventID, q.Name, string(q.Kind))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("put quota %q: %w", q.ID, err)
@@ -555,24 +548,27 @@ func (s *Store) Quotas(ctx context.Context, eventID string) ([]booking.Quota, er
 	return out, nil
 }
 
-// AllocateZone reserves n public places of a zone that are free at now for
-// a quota of the zone's event, all or none: too few free places is a
+// AllocateZone reserves n public places of an event's zone that are free at
+// now for a quota of the same event, all or none: too few free places is a
 // *booking.NotEnoughError. It takes the newest places, so that it seldom
 // meets the public holds, which take the oldest.
-func (s *Store) AllocateZone(ctx context.Context, zoneID, quotaID string, n int, now time.Time) error {
+func (s *Store) AllocateZone(ctx context.Context, eventID, zoneID, quotaID string, n int, now time.Time) error {
 	if n <= 0 {
 		return fmt.Errorf("allocate zone %q: %w", zoneID, invalid("allocate %d places", n))
 	}
 	err := s.write(ctx, func(c conn) error {
-		if err := sameEvent(ctx, c, zoneID, quotaID); err != nil {
+		if err := zoneExists(ctx, c, eventID, zoneID); err != nil {
+			return err
+		}
+		if err := quotaExists(ctx, c, eventID, quotaID); err != nil {
 			return err
 		}
 		got, err := c.exec(ctx, `
 UPDATE places SET quota_id = ?, state = 'available', hold_id = NULL, hold_expires_at = NULL
 WHERE id IN (
     SELECT id FROM places
-    WHERE zone_id = ? AND quota_id IS NULL AND `+free+`
-    ORDER BY id DESC LIMIT ?`+c.skipLocked()+`)`, quotaID, zoneID, now, n)
+    WHERE event_id = ? AND zone_id = ? AND quota_id IS NULL AND `+free+`
+    ORDER BY id DESC LIMIT ?`+c.skipLocked()+`)`, quotaID, eventID, zoneID, now, n)
 		if err != nil {
 			return err
 		}
@@ -582,54 +578,49 @@ WHERE id IN (
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("allocate zone %q to quota %q: %w", zoneID, quotaID, err)
+		return fmt.Errorf("allocate zone %q of event %q to quota %q: %w", zoneID, eventID, quotaID, err)
 	}
 	return nil
 }
 
-// sameEvent checks that a zone and a quota exist and belong to one event.
-func sameEvent(ctx context.Context, c conn, zoneID, quotaID string) error {
-	var zoneEvent, quotaEvent string
-	if err := c.row(ctx, `SELECT event_id FROM zones WHERE id = ?`, zoneID).Scan(&zoneEvent); err != nil {
-		return notFound(err, "zone", zoneID)
-	}
-	if err := c.row(ctx, `SELECT event_id FROM quotas WHERE id = ?`, quotaID).Scan(&quotaEvent); err != nil {
-		return notFound(err, "quota", quotaID)
-	}
-	if zoneEvent != quotaEvent {
-		return invalid("zone %q and quota %q belong to different events", zoneID, quotaID)
-	}
-	return nil
+// zoneExists is ErrNotFound unless the event has the zone.
+func zoneExists(ctx context.Context, c conn, eventID, id string) error {
+	var one int
+	err := c.row(ctx, `SELECT 1 FROM zones WHERE event_id = ? AND id = ?`, eventID, id).Scan(&one)
+	return notFoundIn(err, "zone", eventID, id)
 }
 
-// ReleaseQuota moves the quota's unsold places, held or not, to the public
-// (to == "") or to another quota of the same event; a hold on them stands.
-func (s *Store) ReleaseQuota(ctx context.Context, quotaID, to string, now time.Time) (int, error) {
+// quotaExists is ErrNotFound unless the event has the quota.
+func quotaExists(ctx context.Context, c conn, eventID, id string) error {
+	var one int
+	err := c.row(ctx, `SELECT 1 FROM quotas WHERE event_id = ? AND id = ?`, eventID, id).Scan(&one)
+	return notFoundIn(err, "quota", eventID, id)
+}
+
+// ReleaseQuota moves the unsold places, held or not, of an event's quota to
+// the public (to == "") or to another quota of the same event; a hold on
+// them stands.
+func (s *Store) ReleaseQuota(ctx context.Context, eventID, quotaID, to string, now time.Time) (int, error) {
 	if quotaID == to {
 		return 0, fmt.Errorf("release quota %q: %w", quotaID, invalid("release a quota to itself"))
 	}
 	var moved int64
 	err := s.write(ctx, func(c conn) error {
-		var from string
-		if err := c.row(ctx, `SELECT event_id FROM quotas WHERE id = ?`, quotaID).Scan(&from); err != nil {
-			return notFound(err, "quota", quotaID)
+		if err := quotaExists(ctx, c, eventID, quotaID); err != nil {
+			return err
 		}
 		if to != "" {
-			var toEvent string
-			if err := c.row(ctx, `SELECT event_id FROM quotas WHERE id = ?`, to).Scan(&toEvent); err != nil {
-				return notFound(err, "quota", to)
-			}
-			if toEvent != from {
-				return invalid("quotas %q and %q belong to different events", quotaID, to)
+			if err := quotaExists(ctx, c, eventID, to); err != nil {
+				return err
 			}
 		}
 		var err error
-		moved, err = c.exec(ctx, `UPDATE places SET quota_id = ? WHERE quota_id = ? AND state <> 'sold'`,
-			orNull(to), quotaID)
+		moved, err = c.exec(ctx, `UPDATE places SET quota_id = ?
+WHERE event_id = ? AND quota_id = ? AND state <> 'sold'`, orNull(to), eventID, quotaID)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("release quota %q: %w", quotaID, err)
+		return 0, fmt.Errorf("release quota %q of event %q: %w", quotaID, eventID, err)
 	}
 	return int(moved), nil
 }

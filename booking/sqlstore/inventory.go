@@ -334,15 +334,13 @@ func missing(want, have []string) []string {
 // conditional UPDATE (PostgreSQL passes over places other transactions have
 // locked). With a presale code, the quota's places go first.
 func takeZone(ctx context.Context, c conn, r booking.HoldRequest, expires time.Time, quota sql.NullString) error {
-	var zoneEvent string
-	if err := c.row(ctx, `SELECT event_id FROM zones WHERE id = ?`, r.ZoneID).Scan(&zoneEvent); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return invalid("unknown zone %q", r.ZoneID)
-		}
-		return err
+	var one int
+	err := c.row(ctx, `SELECT 1 FROM zones WHERE event_id = ? AND id = ?`, r.EventID, r.ZoneID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return invalid("event %q has no zone %q", r.EventID, r.ZoneID)
 	}
-	if zoneEvent != r.EventID {
-		return invalid("zone %q is not in event %q", r.ZoneID, r.EventID)
+	if err != nil {
+		return err
 	}
 	order := `id`
 	if quota.Valid {
@@ -352,9 +350,9 @@ func takeZone(ctx context.Context, c conn, r booking.HoldRequest, expires time.T
 UPDATE places SET state = 'held', hold_id = ?, hold_expires_at = ?
 WHERE id IN (
     SELECT id FROM places
-    WHERE zone_id = ? AND `+free+` AND `+quotaCond+`
+    WHERE event_id = ? AND zone_id = ? AND `+free+` AND `+quotaCond+`
     ORDER BY `+order+` LIMIT ?`+c.skipLocked()+`)`,
-		r.HoldID, expires, r.ZoneID, r.Now, quota, r.Quantity)
+		r.HoldID, expires, r.EventID, r.ZoneID, r.Now, quota, r.Quantity)
 	if err != nil {
 		return err
 	}
@@ -370,9 +368,9 @@ func zoneFree(ctx context.Context, c conn, r booking.HoldRequest) (int, error) {
 	var n int
 	err := c.row(ctx, `
 SELECT count(*) FROM places
-WHERE zone_id = ? AND `+free+` AND (quota_id IS NULL OR quota_id =
+WHERE event_id = ? AND zone_id = ? AND `+free+` AND (quota_id IS NULL OR quota_id =
     (SELECT quota_id FROM presale_codes WHERE event_id = ? AND code = ?))`,
-		r.ZoneID, r.Now, r.EventID, r.PresaleCode).Scan(&n)
+		r.EventID, r.ZoneID, r.Now, r.EventID, r.PresaleCode).Scan(&n)
 	return n, err
 }
 
@@ -382,8 +380,8 @@ func price(ctx context.Context, c conn, eventID, holdID string, now time.Time) (
 	rows, err := c.query(ctx, `
 SELECT p.id, p.seat_id, p.zone_id, p.ticket_type_id, s.name, p.row_label, p.seat_number, z.name
 FROM places p
-LEFT JOIN sections s ON s.id = p.section_id
-LEFT JOIN zones z ON z.id = p.zone_id
+LEFT JOIN sections s ON s.event_id = p.event_id AND s.id = p.section_id
+LEFT JOIN zones z ON z.event_id = p.event_id AND z.id = p.zone_id
 WHERE p.hold_id = ? AND p.state = 'held'
 ORDER BY p.id`, holdID)
 	if err != nil {

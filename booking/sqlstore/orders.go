@@ -172,12 +172,14 @@ FROM orders WHERE id = ?`+c.lockRows(), id).Scan(&o.event, &o.hold, &o.status, n
 	return o, nil
 }
 
-// ours is the predicate of a place that a hold may sell: one it still
-// holds, even past its expiry, or one free at now that the hold's presale
-// quota, if any, lets it take. Its arguments are the hold's id, now, and the
-// hold's id again.
+// ours is the predicate of a place (of the table places, unaliased) that a
+// hold may sell: one it still holds, even past its expiry, or one free at
+// now that the hold's presale quota, if any, lets it take; quota ids are
+// unique within an event, so the quota is the hold's only in the hold's
+// event. Its arguments are the hold's id, now, and the hold's id again.
 const ours = `((state = 'held' AND hold_id = ?) OR (` + free + `
-    AND (quota_id IS NULL OR quota_id = (SELECT h.quota_id FROM holds h WHERE h.id = ?))))`
+    AND (quota_id IS NULL OR quota_id =
+        (SELECT h.quota_id FROM holds h WHERE h.id = ? AND h.event_id = places.event_id))))`
 
 // StartPayment records a new payment attempt of a pending order. After the
 // order's expiry it is refused only when a place of the order has been

@@ -105,13 +105,16 @@ func testCatalogue(t *testing.T, s booking.Store) {
 		t.Errorf("zones of an empty event: %v, %v", got, err)
 	}
 
-	// Nothing moves to another event.
-	err = s.PutSection(ctx, booking.Section{ID: "cat-s", EventID: "bare", Name: "Stolen"})
-	wantErr(t, err, booking.ErrConflict)
-	err = s.PutSeats(ctx, []booking.Seat{{ID: "cat-a1", EventID: "bare", SectionID: "cat-s", Row: "A", Number: "1", TicketTypeID: "cat-std"}})
-	if err == nil {
-		t.Error("a seat moved to another event")
+	// An id of cat's used in another event is that event's own row: cat's
+	// stays as it was, and the other event's rows cannot refer to cat's.
+	must(t, s.PutSection(ctx, booking.Section{ID: "cat-s", EventID: "bare", Name: "Other"}))
+	gotSecs, err = s.Sections(ctx, "cat")
+	must(t, err)
+	if want := []booking.Section{secs[1], secs[0]}; !reflect.DeepEqual(gotSecs, want) {
+		t.Errorf("sections after another event used an id: got %+v, want %+v", gotSecs, want)
 	}
+	err = s.PutSeats(ctx, []booking.Seat{{ID: "cat-a1", EventID: "bare", SectionID: "cat-s", Row: "A", Number: "1", TicketTypeID: "cat-std"}})
+	wantErr(t, err, booking.ErrInvalid) // bare has no ticket type cat-std
 }
 
 func testEvents(t *testing.T, s booking.Store) {
@@ -161,7 +164,7 @@ func testEvents(t *testing.T, s booking.Store) {
 
 func testNotFound(t *testing.T, s booking.Store) {
 	ctx := t.Context()
-	f := makeEvent(t, s, spec{seats: 1})
+	f := makeEvent(t, s, spec{seats: 1, zone: 1})
 	tests := []struct {
 		name string
 		call func() error
@@ -199,8 +202,10 @@ func testNotFound(t *testing.T, s booking.Store) {
 		{"check in", func() error { _, _, err := s.CheckIn(ctx, "nope", t0); return err }},
 		{"mark webhook", func() error { return s.MarkWebhook(ctx, "sim", "nope", "", t0) }},
 		{"mark outbox", func() error { return s.MarkOutbox(ctx, "nope", true, t0) }},
-		{"allocate to an unknown quota", func() error { return s.AllocateZone(ctx, "nope", "nope", 1, t0) }},
-		{"release an unknown quota", func() error { _, err := s.ReleaseQuota(ctx, "nope", "", t0); return err }},
+		{"allocate an unknown zone", func() error { return s.AllocateZone(ctx, f.ev.ID, "nope", "nope", 1, t0) }},
+		{"allocate to an unknown quota", func() error { return s.AllocateZone(ctx, f.ev.ID, f.zone, "nope", 1, t0) }},
+		{"allocate in an unknown event", func() error { return s.AllocateZone(ctx, "nope", f.zone, "nope", 1, t0) }},
+		{"release an unknown quota", func() error { _, err := s.ReleaseQuota(ctx, f.ev.ID, "nope", "", t0); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,6 +217,8 @@ func testNotFound(t *testing.T, s booking.Store) {
 func testInvalid(t *testing.T, s booking.Store) {
 	ctx := t.Context()
 	f := makeEvent(t, s, spec{seats: 2, zone: 5})
+	other := makeEvent(t, s, spec{zone: 1})
+	must(t, s.PutQuota(ctx, booking.Quota{ID: f.ev.ID + "-q", EventID: f.ev.ID, Name: "q", Kind: booking.QuotaVIP}))
 	tests := []struct {
 		name string
 		call func() error
@@ -227,6 +234,15 @@ func testInvalid(t *testing.T, s booking.Store) {
 		}},
 		{"seat of an unknown section", func() error {
 			return s.PutSeats(ctx, []booking.Seat{{ID: "x", EventID: f.ev.ID, SectionID: "nope", Row: "A", Number: "1", TicketTypeID: f.ticketType}})
+		}},
+		{"seat in another event's section", func() error {
+			return s.PutSeats(ctx, []booking.Seat{{ID: "x", EventID: other.ev.ID, SectionID: f.section, Row: "A", Number: "1", TicketTypeID: other.ticketType}})
+		}},
+		{"zone of another event's ticket type", func() error {
+			return s.PutZone(ctx, booking.Zone{ID: "x", EventID: other.ev.ID, Name: "x", Capacity: 1, TicketTypeID: f.ticketType})
+		}},
+		{"presale code of another event's quota", func() error {
+			return s.PutPresaleCode(ctx, booking.PresaleCode{Code: "x", EventID: other.ev.ID, QuotaID: f.ev.ID + "-q"})
 		}},
 		{"seat given twice", func() error {
 			st := booking.Seat{ID: "x", EventID: f.ev.ID, SectionID: f.section, Row: "A", Number: "1", TicketTypeID: f.ticketType}
@@ -259,6 +275,12 @@ func testInvalid(t *testing.T, s booking.Store) {
 			_, err := s.Hold(ctx, r)
 			return err
 		}},
+		{"zone of another event", func() error {
+			r := f.zoneReq("a", t0, 1)
+			r.ZoneID = other.zone
+			_, err := s.Hold(ctx, r)
+			return err
+		}},
 		{"no ttl", func() error {
 			r := f.seatReq("a", t0, f.seats[0])
 			r.TTL = 0
@@ -266,7 +288,7 @@ func testInvalid(t *testing.T, s booking.Store) {
 			return err
 		}},
 		{"no account", func() error { _, err := s.Hold(ctx, f.seatReq("", t0, f.seats[0])); return err }},
-		{"allocate nothing", func() error { return s.AllocateZone(ctx, f.zone, "q", 0, t0) }},
+		{"allocate nothing", func() error { return s.AllocateZone(ctx, f.ev.ID, f.zone, f.ev.ID+"-q", 0, t0) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,11 +348,11 @@ func testQuotaMoves(t *testing.T, s booking.Store) {
 	must(t, s.PutPresaleCode(ctx, booking.PresaleCode{Code: "FAN", EventID: f.ev.ID, QuotaID: fans}))
 
 	buy(t, s, f.zoneReq("early", t0, 2)) // 8 public places left
-	must(t, s.AllocateZone(ctx, f.zone, fans, 4, t0))
+	must(t, s.AllocateZone(ctx, f.ev.ID, f.zone, fans, 4, t0))
 	if got := availability(t, s, f, t0).Zones[f.zone]; got != (booking.ZoneCount{Capacity: 10, Available: 4, Held: 4, Sold: 2}) {
 		t.Errorf("after allocating 4: %+v", got)
 	}
-	err := s.AllocateZone(ctx, f.zone, press, 5, t0)
+	err := s.AllocateZone(ctx, f.ev.ID, f.zone, press, 5, t0)
 	var short *booking.NotEnoughError
 	if !errors.As(err, &short) || short.Available != 4 {
 		t.Fatalf("allocating more than is free: %v, want 4 available", err)
@@ -353,12 +375,12 @@ func testQuotaMoves(t *testing.T, s booking.Store) {
 	}
 
 	// Unsold quota places, held or not, move; the sold one stays.
-	moved, err := s.ReleaseQuota(ctx, fans, press, t0)
+	moved, err := s.ReleaseQuota(ctx, f.ev.ID, fans, press, t0)
 	must(t, err)
 	if moved != 3 {
 		t.Errorf("moved %d to press, want 3", moved)
 	}
-	moved, err = s.ReleaseQuota(ctx, press, "", t0)
+	moved, err = s.ReleaseQuota(ctx, f.ev.ID, press, "", t0)
 	must(t, err)
 	if moved != 3 {
 		t.Errorf("moved %d to the public, want 3", moved)

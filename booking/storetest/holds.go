@@ -229,7 +229,7 @@ func testPresale(t *testing.T, s booking.Store) {
 	f := makeEvent(t, s, spec{zone: 4})
 	fans := f.ev.ID + "-fans"
 	must(t, s.PutQuota(ctx, booking.Quota{ID: fans, EventID: f.ev.ID, Name: "Fans", Kind: booking.QuotaPresale}))
-	must(t, s.AllocateZone(ctx, f.zone, fans, 4, t0))
+	must(t, s.AllocateZone(ctx, f.ev.ID, f.zone, fans, 4, t0))
 	must(t, s.PutPresaleCode(ctx, booking.PresaleCode{Code: "FAN", EventID: f.ev.ID, QuotaID: fans, MaxUses: 1}))
 	other := makeEvent(t, s, spec{zone: 1})
 
@@ -267,7 +267,7 @@ func testPresaleMaxUses(t *testing.T, s booking.Store) {
 	f := makeEvent(t, s, spec{zone: 30})
 	fans := f.ev.ID + "-fans"
 	must(t, s.PutQuota(ctx, booking.Quota{ID: fans, EventID: f.ev.ID, Name: "Fans", Kind: booking.QuotaPresale}))
-	must(t, s.AllocateZone(ctx, f.zone, fans, 30, t0))
+	must(t, s.AllocateZone(ctx, f.ev.ID, f.zone, fans, 30, t0))
 	must(t, s.PutPresaleCode(ctx, booking.PresaleCode{Code: "FAN", EventID: f.ev.ID, QuotaID: fans, MaxUses: 5}))
 	errs := make([]error, 20)
 	race(t, s, 20, func(i int) {

@@ -131,7 +131,7 @@ func testSummary(t *testing.T, s booking.Store) {
 	}
 	// A quota has two zone places; f holds one.
 	must(t, s.PutQuota(ctx, booking.Quota{ID: f.ev.ID + "-vip", EventID: f.ev.ID, Name: "VIP", Kind: booking.QuotaVIP}))
-	must(t, s.AllocateZone(ctx, f.zone, f.ev.ID+"-vip", 2, t0))
+	must(t, s.AllocateZone(ctx, f.ev.ID, f.zone, f.ev.ID+"-vip", 2, t0))
 	hold(t, s, f.zoneReq("f", t0, 1))
 
 	got, err := s.Summary(ctx, f.ev.ID, t0.Add(time.Minute))

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) booking.Store) {
 		run  func(t *testing.T, s booking.Store)
 	}{
 		{"catalogue round trips", testCatalogue},
+		{"ids are unique within their event", testIDsPerEvent},
 		{"events are filtered and ordered", testEvents},
 		{"missing ids are not found", testNotFound},
 		{"bad input is invalid", testInvalid},
@@ -91,6 +92,10 @@ type spec struct {
 	maxPerOrder, maxPerAccount int
 	tiers                      []booking.PriceTier // default: one tier at 50.00
 	status                     booking.EventStatus // default: on sale
+	// sharedIDs names the catalogue as every event of a venue would:
+	// section "stalls", ticket type "std", seats "A1", "A2", …, zone
+	// "floor". By default each id starts with the event's id.
+	sharedIDs bool
 }
 
 // fixture is an event made for a case.
@@ -99,7 +104,7 @@ type fixture struct {
 	section    string
 	ticketType string
 	seats      []string // row A, seats 1, 2, …
-	zone       string
+	zone       string   // empty without one
 }
 
 // makeEvent makes an event on sale from an hour before t0 to a day after,
@@ -108,7 +113,11 @@ func makeEvent(t testing.TB, s booking.Store, sp spec) fixture {
 	t.Helper()
 	ctx := t.Context()
 	id := newID("ev")
-	f := fixture{section: id + "-stalls", ticketType: id + "-std"}
+	prefix := id + "-"
+	if sp.sharedIDs {
+		prefix = ""
+	}
+	f := fixture{section: prefix + "stalls", ticketType: prefix + "std"}
 	f.ev = booking.Event{
 		ID: id, Name: "Concert " + id, Venue: "Hall", Room: "room-" + id,
 		StartsAt: t0.Add(30 * 24 * time.Hour), OnSaleFrom: t0.Add(-time.Hour), OnSaleUntil: t0.Add(24 * time.Hour),
@@ -127,7 +136,7 @@ func makeEvent(t testing.TB, s booking.Store, sp spec) fixture {
 	must(t, s.PutSection(ctx, booking.Section{ID: f.section, EventID: id, Name: "Stalls", Position: 1}))
 	var seats []booking.Seat
 	for i := range sp.seats {
-		seat := booking.Seat{ID: fmt.Sprintf("%s-A%d", id, i+1), EventID: id, SectionID: f.section,
+		seat := booking.Seat{ID: fmt.Sprintf("%sA%d", prefix, i+1), EventID: id, SectionID: f.section,
 			Row: "A", Number: fmt.Sprint(i + 1), TicketTypeID: f.ticketType, X: float64(i), Y: 1}
 		seats = append(seats, seat)
 		f.seats = append(f.seats, seat.ID)
@@ -136,7 +145,7 @@ func makeEvent(t testing.TB, s booking.Store, sp spec) fixture {
 		must(t, s.PutSeats(ctx, seats))
 	}
 	if sp.zone > 0 {
-		f.zone = id + "-floor"
+		f.zone = prefix + "floor"
 		must(t, s.PutZone(ctx, booking.Zone{ID: f.zone, EventID: id, Name: "Standing", Capacity: sp.zone, TicketTypeID: f.ticketType}))
 	}
 	return f

@@ -5,9 +5,13 @@
 -- those rows. A place whose hold_expires_at has passed counts as available
 -- in every query, so nothing depends on a cleanup job.
 --
--- Times are timestamptz; NULL stands for "none" (the zero time). Foreign keys
+-- Ids of sections, ticket types, quotas, zones and seats are unique within
+-- their event only: every key and reference to them pairs event_id with the
+-- id, so two events may share a venue's seat map and its names. Foreign keys
 -- that pair event_id with another id keep a row's references inside its own
 -- event.
+--
+-- Times are timestamptz; NULL stands for "none" (the zero time).
 
 CREATE TABLE events (
     id              text PRIMARY KEY,
@@ -26,50 +30,52 @@ CREATE TABLE events (
 CREATE INDEX events_starts_at ON events (starts_at);
 
 CREATE TABLE sections (
-    id       text PRIMARY KEY,
+    id       text NOT NULL,
     event_id text NOT NULL REFERENCES events (id),
     name     text NOT NULL,
     position integer NOT NULL,          -- display order
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 );
 
 CREATE TABLE ticket_types (
-    id       text PRIMARY KEY,
+    id       text NOT NULL,
     event_id text NOT NULL REFERENCES events (id),
     name     text NOT NULL,
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 );
 
 -- A ticket type's prices in order: the first tier whose end has not come
 -- applies, the last when all have ended.
 CREATE TABLE price_tiers (
-    ticket_type_id text NOT NULL REFERENCES ticket_types (id),
+    event_id       text NOT NULL,
+    ticket_type_id text NOT NULL,
     position       integer NOT NULL,
     name           text NOT NULL,
     price_cents    bigint NOT NULL CHECK (price_cents >= 0),
     until_at       timestamptz,         -- NULL: no time limit
     until_sold     integer NOT NULL CHECK (until_sold >= 0), -- 0: no count limit
-    PRIMARY KEY (ticket_type_id, position)
+    PRIMARY KEY (event_id, ticket_type_id, position),
+    FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id)
 );
 
 -- Allocations the public cannot take: only a presale code of the quota
 -- unlocks its places.
 CREATE TABLE quotas (
-    id       text PRIMARY KEY,
+    id       text NOT NULL,
     event_id text NOT NULL REFERENCES events (id),
     name     text NOT NULL,
     kind     text NOT NULL CHECK (kind IN ('presale', 'partner', 'vip')),
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 );
 
 -- General-admission areas. capacity is the number of the zone's places.
 CREATE TABLE zones (
-    id             text PRIMARY KEY,
+    id             text NOT NULL,
     event_id       text NOT NULL REFERENCES events (id),
     name           text NOT NULL,
     capacity       integer NOT NULL CHECK (capacity >= 0),
     ticket_type_id text NOT NULL,
-    UNIQUE (event_id, id),
+    PRIMARY KEY (event_id, id),
     FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id)
 );
 
@@ -156,7 +162,7 @@ CREATE TABLE places (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event_id        text NOT NULL REFERENCES events (id),
     kind            text NOT NULL CHECK (kind IN ('seat', 'zone')),
-    seat_id         text UNIQUE,
+    seat_id         text,
     section_id      text,
     row_label       text,
     seat_number     text,
@@ -169,6 +175,7 @@ CREATE TABLE places (
     hold_id         text REFERENCES holds (id),
     hold_expires_at timestamptz,
     order_id        text REFERENCES orders (id), -- the paid order it was sold to
+    UNIQUE (event_id, seat_id),         -- zone places (NULL seat_id) never clash
     FOREIGN KEY (event_id, section_id) REFERENCES sections (event_id, id),
     FOREIGN KEY (event_id, zone_id) REFERENCES zones (event_id, id),
     FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id),
@@ -179,11 +186,11 @@ CREATE TABLE places (
     CHECK ((state = 'sold') = (order_id IS NOT NULL))
 );
 CREATE INDEX places_event ON places (event_id, kind);
-CREATE INDEX places_zone ON places (zone_id, id);
+CREATE INDEX places_zone ON places (event_id, zone_id, id);
 CREATE INDEX places_hold ON places (hold_id);
 CREATE INDEX places_order ON places (order_id);
-CREATE INDEX places_quota ON places (quota_id);
-CREATE INDEX places_sold ON places (ticket_type_id) WHERE state = 'sold';
+CREATE INDEX places_quota ON places (event_id, quota_id);
+CREATE INDEX places_sold ON places (event_id, ticket_type_id) WHERE state = 'sold';
 CREATE INDEX places_lapsing ON places (hold_expires_at) WHERE state = 'held';
 
 -- One row per payment attempt; each has its own idempotency key at the

@@ -5,12 +5,16 @@
 -- those rows. A place whose hold_expires_at has passed counts as available
 -- in every query, so nothing depends on a cleanup job.
 --
+-- Ids of sections, ticket types, quotas, zones and seats are unique within
+-- their event only: every key and reference to them pairs event_id with the
+-- id, so two events may share a venue's seat map and its names. Foreign keys
+-- that pair event_id with another id keep a row's references inside its own
+-- event.
+--
 -- Times are INTEGER Unix microseconds, UTC; NULL stands for "none" (the
 -- zero time). Booleans are INTEGER 0 or 1. Tables are STRICT, so a value of
--- the wrong type is an error. Foreign keys that pair event_id with another id
--- keep a row's references inside its own event. AUTOINCREMENT keeps the id of
--- a removed zone place from being reused, so no old hold item points at
--- another place.
+-- the wrong type is an error. AUTOINCREMENT keeps the id of a removed zone
+-- place from being reused, so no old hold item points at another place.
 
 CREATE TABLE events (
     id              TEXT PRIMARY KEY,
@@ -29,50 +33,52 @@ CREATE TABLE events (
 CREATE INDEX events_starts_at ON events (starts_at);
 
 CREATE TABLE sections (
-    id       TEXT PRIMARY KEY,
+    id       TEXT NOT NULL,
     event_id TEXT NOT NULL REFERENCES events (id),
     name     TEXT NOT NULL,
     position INTEGER NOT NULL,       -- display order
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 ) STRICT;
 
 CREATE TABLE ticket_types (
-    id       TEXT PRIMARY KEY,
+    id       TEXT NOT NULL,
     event_id TEXT NOT NULL REFERENCES events (id),
     name     TEXT NOT NULL,
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 ) STRICT;
 
 -- A ticket type's prices in order: the first tier whose end has not come
 -- applies, the last when all have ended.
 CREATE TABLE price_tiers (
-    ticket_type_id TEXT NOT NULL REFERENCES ticket_types (id),
+    event_id       TEXT NOT NULL,
+    ticket_type_id TEXT NOT NULL,
     position       INTEGER NOT NULL,
     name           TEXT NOT NULL,
     price_cents    INTEGER NOT NULL CHECK (price_cents >= 0),
     until_at       INTEGER,          -- NULL: no time limit
     until_sold     INTEGER NOT NULL CHECK (until_sold >= 0), -- 0: no count limit
-    PRIMARY KEY (ticket_type_id, position)
+    PRIMARY KEY (event_id, ticket_type_id, position),
+    FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id)
 ) STRICT;
 
 -- Allocations the public cannot take: only a presale code of the quota
 -- unlocks its places.
 CREATE TABLE quotas (
-    id       TEXT PRIMARY KEY,
+    id       TEXT NOT NULL,
     event_id TEXT NOT NULL REFERENCES events (id),
     name     TEXT NOT NULL,
     kind     TEXT NOT NULL CHECK (kind IN ('presale', 'partner', 'vip')),
-    UNIQUE (event_id, id)
+    PRIMARY KEY (event_id, id)
 ) STRICT;
 
 -- General-admission areas. capacity is the number of the zone's places.
 CREATE TABLE zones (
-    id             TEXT PRIMARY KEY,
+    id             TEXT NOT NULL,
     event_id       TEXT NOT NULL REFERENCES events (id),
     name           TEXT NOT NULL,
     capacity       INTEGER NOT NULL CHECK (capacity >= 0),
     ticket_type_id TEXT NOT NULL,
-    UNIQUE (event_id, id),
+    PRIMARY KEY (event_id, id),
     FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id)
 ) STRICT;
 
@@ -159,7 +165,7 @@ CREATE TABLE places (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id        TEXT NOT NULL REFERENCES events (id),
     kind            TEXT NOT NULL CHECK (kind IN ('seat', 'zone')),
-    seat_id         TEXT UNIQUE,
+    seat_id         TEXT,
     section_id      TEXT,
     row_label       TEXT,
     seat_number     TEXT,
@@ -172,6 +178,7 @@ CREATE TABLE places (
     hold_id         TEXT REFERENCES holds (id),
     hold_expires_at INTEGER,
     order_id        TEXT REFERENCES orders (id), -- the paid order it was sold to
+    UNIQUE (event_id, seat_id),      -- zone places (NULL seat_id) never clash
     FOREIGN KEY (event_id, section_id) REFERENCES sections (event_id, id),
     FOREIGN KEY (event_id, zone_id) REFERENCES zones (event_id, id),
     FOREIGN KEY (event_id, ticket_type_id) REFERENCES ticket_types (event_id, id),
@@ -182,11 +189,11 @@ CREATE TABLE places (
     CHECK ((state = 'sold') = (order_id IS NOT NULL))
 ) STRICT;
 CREATE INDEX places_event ON places (event_id, kind);
-CREATE INDEX places_zone ON places (zone_id, id);
+CREATE INDEX places_zone ON places (event_id, zone_id, id);
 CREATE INDEX places_hold ON places (hold_id);
 CREATE INDEX places_order ON places (order_id);
-CREATE INDEX places_quota ON places (quota_id);
-CREATE INDEX places_sold ON places (ticket_type_id) WHERE state = 'sold';
+CREATE INDEX places_quota ON places (event_id, quota_id);
+CREATE INDEX places_sold ON places (event_id, ticket_type_id) WHERE state = 'sold';
 CREATE INDEX places_lapsing ON places (hold_expires_at) WHERE state = 'held';
 
 -- One row per payment attempt; each has its own idempotency key at the
