@@ -7,19 +7,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	queueredis "github.com/usherhq/usher/queue/redis"
 )
 
 // TestChangeReachesEveryInstance runs three gateways on one Redis, changes
 // the room through one admin listener, and sees all three act on it within
 // two seconds.
 func TestChangeReachesEveryInstance(t *testing.T) {
-	redis := storeKinds(t)[1]
+	client := redisClient(t)
+	prefix := "usher-test:" + randomHex(6) + ":"
+	t.Cleanup(func() { deleteKeys(t, client, prefix) })
 	type instance struct{ url, admin string }
 	var gws []instance
 	for range 3 {
-		url, admin, _, _ := runGateway(t, nil, redis.open(t, nil))
+		store, err := queueredis.New(client, queueredis.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, admin, _, _ := runGateway(t, nil, store)
 		gws = append(gws, instance{url, admin})
 	}
+	// An instance answers before it has subscribed to policy changes; a
+	// change made before then would reach it only at its next tick.
+	waitFor(t, "every instance to watch policy changes", func() bool {
+		n, err := client.PubSubNumSub(t.Context(), prefix+"policy-changes").Result()
+		return err == nil && n[prefix+"policy-changes"] == 3
+	})
 	api := func(method, base, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer s3cret-token")
