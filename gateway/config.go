@@ -106,6 +106,10 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds how long requests in flight may take to finish
 	// after the drain. Default 20s.
 	ShutdownTimeout config.Duration `yaml:"shutdown_timeout"`
+	// MaxConnsPerIP is the most connections one TCP peer may hold open; 0
+	// for no limit. Default 0: behind a load balancer every connection
+	// comes from its few addresses. Set it when fans connect directly.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 }
 
 // RedisConfig selects the queue store.
@@ -217,9 +221,47 @@ type RoomConfig struct {
 	// lowered rate applies at once. 0 applies every change at once. Default
 	// 1m.
 	RateRamp config.Duration `yaml:"rate_ramp"`
+	// Limits are the room's per-client rate limits. A client is an IPv4
+	// address or an IPv6 /64, as the TCP peer or a trusted proxy's
+	// X-Forwarded-For gives it. Over a limit the answer is 429 with
+	// Retry-After. The defaults leave room for many fans behind one
+	// address (a venue's Wi-Fi, a mobile carrier's NAT).
+	Limits LimitsConfig `yaml:"limits"`
 
 	patterns []pattern
 	except   []pattern
+}
+
+// LimitsConfig is a room's per-client rate limits.
+type LimitsConfig struct {
+	// Join limits new places in line: requests without a ticket. Default
+	// 60 a minute, burst 30.
+	Join LimitConfig `yaml:"join"`
+	// Status limits status polls (/_usher/status). Default 600 a minute,
+	// burst 120.
+	Status LimitConfig `yaml:"status"`
+	// Admitted limits requests that carry a pass, on their way to the
+	// origin. Default 3000 a minute, burst 600.
+	Admitted LimitConfig `yaml:"admitted"`
+}
+
+// LimitConfig is one token bucket per client.
+type LimitConfig struct {
+	// PerMinute is how many requests a minute a client may make in the
+	// long run; 0 turns the limit off.
+	PerMinute float64 `yaml:"per_minute"`
+	// Burst is how many it may make at once. At least 1 when PerMinute is
+	// set.
+	Burst int `yaml:"burst"`
+}
+
+// DefaultLimits returns a room's default rate limits.
+func DefaultLimits() LimitsConfig {
+	return LimitsConfig{
+		Join:     LimitConfig{PerMinute: 60, Burst: 30},
+		Status:   LimitConfig{PerMinute: 600, Burst: 120},
+		Admitted: LimitConfig{PerMinute: 3000, Burst: 600},
+	}
 }
 
 // DefaultConfig returns a configuration with every default filled in and no
@@ -264,6 +306,7 @@ func DefaultRoom() RoomConfig {
 		PollMin:     config.Duration(2 * time.Second),
 		PollMax:     config.Duration(20 * time.Second),
 		RateRamp:    config.Duration(time.Minute),
+		Limits:      DefaultLimits(),
 	}
 }
 
@@ -499,6 +542,9 @@ func (s *ServerConfig) validate(ps *config.Problems) {
 	if s.Concurrency < 1 {
 		ps.Add("server.concurrency", "must be at least 1")
 	}
+	if s.MaxConnsPerIP < 0 {
+		ps.Add("server.max_conns_per_ip", "must not be negative (0 for no limit)")
+	}
 }
 
 func (r *RedisConfig) validate(ps *config.Problems) {
@@ -582,6 +628,20 @@ func (c *Config) validateRooms(ps *config.Problems) {
 		r.Policy().Check(func(field, problem string) {
 			ps.Add(key+"."+field, "%s", problem)
 		})
+		for _, l := range []struct {
+			name string
+			l    LimitConfig
+		}{{"join", r.Limits.Join}, {"status", r.Limits.Status}, {"admitted", r.Limits.Admitted}} {
+			lk := key + ".limits." + l.name
+			switch {
+			case l.l.PerMinute < 0:
+				ps.Add(lk+".per_minute", "must not be negative (0 turns the limit off)")
+			case l.l.PerMinute > 0 && l.l.Burst < 1:
+				ps.Add(lk+".burst", "must be at least 1 when per_minute is set")
+			case l.l.Burst < 0:
+				ps.Add(lk+".burst", "must not be negative")
+			}
+		}
 	}
 }
 

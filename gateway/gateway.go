@@ -142,10 +142,14 @@ func (g *Gateway) setRooms(rooms []RoomConfig) {
 		defs[i] = admission.RoomDef{ID: rc.ID, Name: name, Policy: rc.Policy()}
 	}
 	adm := g.ctrl.SetRooms(defs)
+	var prev map[string]*room
+	if old := g.routing.Load(); old != nil {
+		prev = old.rooms
+	}
 	rt := &routing{rooms: map[string]*room{}}
 	var routes []route
 	for i, rc := range rooms {
-		rm := newRoom(adm[i])
+		rm := newRoom(adm[i], rc.Limits, prev[rc.ID], g.metrics.rateLimited)
 		rt.rooms[rc.ID] = rm
 		for _, p := range rc.patterns {
 			routes = append(routes, route{host: rc.Host, pattern: p, room: rm})
@@ -228,6 +232,7 @@ func (g *Gateway) server() *fasthttp.Server {
 		ReadBufferSize:               int(s.MaxHeaderBytes),
 		MaxRequestBodySize:           int(s.MaxRequestBodyBytes),
 		Concurrency:                  s.Concurrency,
+		MaxConnsPerIP:                s.MaxConnsPerIP,
 		CloseOnShutdown:              true,
 		// A waiting room holds many idle kept-alive connections (fans
 		// between polls): give their buffers back while they idle.
@@ -250,6 +255,7 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return g.ctrl.Run(gctx) })
 	grp.Go(func() error { g.watchStore(gctx); return nil })
+	grp.Go(func() error { g.sweepLimits(gctx); return nil })
 	grp.Go(func() error {
 		if err := srv.Serve(ln); err != nil {
 			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -296,6 +302,24 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 func (g *Gateway) AdminHandler() http.Handler { return g.metrics.instrumentAdmin(g.admin.Handler()) }
 
 // watchStore keeps readiness in step with the store.
+// sweepLimits forgets idle client buckets every few seconds, so a flood of
+// addresses that has passed gives its memory back.
+func (g *Gateway) sweepLimits(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := g.now()
+		for _, rm := range g.routing.Load().rooms {
+			rm.sweep(now)
+		}
+	}
+}
+
 func (g *Gateway) watchStore(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -77,7 +77,9 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 	}
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
 		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
-			g.forwardRoom(ctx, rm, pass)
+			if g.allow(ctx, rm, limitAdmitted) {
+				g.forwardRoom(ctx, rm, pass)
+			}
 			return
 		}
 	}
@@ -133,6 +135,9 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
 		}
 	}
 	if v.claims.Seq == 0 {
+		if !g.allow(ctx, rm, limitJoin) {
+			return v, false
+		}
 		return g.join(ctx, rm)
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
@@ -320,6 +325,27 @@ func appendStatus(b []byte, rm *room, w admission.Wait, queued, admitted bool) [
 
 // storeFailed answers a visitor whose place could not be read or made
 // because the queue store did not answer: joins fail closed.
+// allow takes a token from the client's bucket of one of the room's limits,
+// and answers 429 with Retry-After itself when there is none.
+func (g *Gateway) allow(ctx *fasthttp.RequestCtx, rm *room, limit int) bool {
+	l := rm.limiters[limit]
+	if l == nil {
+		return true
+	}
+	ok, after := l.Allow(g.proxy.clientAddr(ctx), g.now())
+	if ok {
+		return true
+	}
+	rm.limited[limit].Inc()
+	writeError(ctx, page.Error{
+		Status:     fasthttp.StatusTooManyRequests,
+		Title:      "Too many requests",
+		Message:    "Your network sent more requests than a fan would. Your place is safe; this page tries again by itself.",
+		RetryAfter: max(after, time.Second),
+	})
+	return false
+}
+
 func (g *Gateway) storeFailed(ctx *fasthttp.RequestCtx, err error) {
 	g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 	writeError(ctx, page.Error{

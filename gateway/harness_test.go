@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,10 +248,26 @@ type browser struct {
 	client *http.Client
 }
 
+// browsers counts the browsers made, to give each an address of its own.
+var browsers atomic.Uint32
+
+// newBrowser makes a browser that connects from an address of its own in
+// 127.0.0.0/8, as fans come from their own networks: the per-client rate
+// limits then count each browser apart.
 func newBrowser(t *testing.T) *browser {
+	n := browsers.Add(1)
+	return newBrowserFrom(t, net.IPv4(127, 1+byte(n>>16), byte(n>>8), byte(n)))
+}
+
+// newBrowserFrom makes a browser that connects from addr.
+func newBrowserFrom(t *testing.T, addr net.IP) *browser {
 	jar, _ := cookiejar.New(nil)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: addr}, Timeout: 10 * time.Second}
+	tr := &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 4}
+	t.Cleanup(tr.CloseIdleConnections)
 	return &browser{t: t, client: &http.Client{
 		Jar:           jar,
+		Transport:     tr,
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -61,6 +61,9 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
 		return
 	}
+	if !g.allow(ctx, rm, limitStatus) {
+		return
+	}
 	ctx.SetContentType("application/json")
 	pollMin := admission.Wait{PollAfter: rm.adm.Policy().PollMin}
 	state := rm.adm.Policy().State

@@ -228,7 +228,7 @@ func TestAccessLog(t *testing.T) {
 	o := newOrigin(t, nil)
 	cfg := testConfig(o.URL, nil)
 	cfg.Log.Access = true
-	cfg.TrustedProxies = []string{"127.0.0.1"}
+	cfg.TrustedProxies = []string{"127.0.0.0/8"}
 	checked, err := CheckConfig(*cfg, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

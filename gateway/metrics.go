@@ -39,6 +39,7 @@ type metrics struct {
 	duration         *prometheus.HistogramVec
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration prometheus.Histogram
+	rateLimited      *prometheus.CounterVec
 
 	fans     [routeCount]routeSeries
 	upstream [600]atomic.Pointer[prometheus.Counter]
@@ -65,7 +66,10 @@ func newMetrics() *metrics {
 	m.upstreamDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "usher_upstream_request_duration_seconds", Help: "Time the origin took to answer, headers only for streamed bodies.", Buckets: durationBuckets,
 	})
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration)
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_rate_limited_total", Help: "Requests refused with 429 by a per-client rate limit, by room and limit (join, status, admitted).",
+	}, []string{"room", "limit"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited)
 	for i, name := range routeNames {
 		m.fans[i].duration = m.duration.WithLabelValues("fans", name)
 	}

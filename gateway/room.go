@@ -2,9 +2,24 @@ package gateway
 
 import (
 	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/gateway/shield"
 )
+
+// The per-client limits of a room, as indexes of room.limiters.
+const (
+	limitJoin = iota
+	limitStatus
+	limitAdmitted
+	limitCount
+)
+
+// limitNames are the limits as the limit label names them.
+var limitNames = [limitCount]string{"join", "status", "admitted"}
 
 // room is a room as the gateway serves it: the admission room plus what the
 // gateway precomputes to serve it without allocating.
@@ -14,14 +29,46 @@ type room struct {
 	ticketName string
 	passName   string
 	statusURL  string
+
+	// limits is what limiters were made from: a reload that keeps them
+	// keeps the limiters and the buckets in them.
+	limits   LimitsConfig
+	limiters [limitCount]*shield.Limiter // nil: no limit
+	limited  [limitCount]prometheus.Counter
 }
 
-func newRoom(adm *admission.Room) *room {
-	return &room{
+// newRoom makes a room's gateway side. It takes prev's limiters when prev
+// (the same room before a reload, or nil) had the same limits, so a reload
+// neither forgives a flooding client nor forgets a fan's bucket.
+func newRoom(adm *admission.Room, limits LimitsConfig, prev *room, limited *prometheus.CounterVec) *room {
+	rm := &room{
 		id:         adm.ID(),
 		adm:        adm,
 		ticketName: admission.TicketCookie(adm.ID()),
 		passName:   admission.PassCookie(adm.ID()),
 		statusURL:  "/_usher/status?room=" + url.QueryEscape(adm.ID()),
+		limits:     limits,
+	}
+	if prev != nil && prev.limits == limits {
+		rm.limiters = prev.limiters
+	} else {
+		for i, l := range [limitCount]LimitConfig{limits.Join, limits.Status, limits.Admitted} {
+			if l.PerMinute > 0 {
+				rm.limiters[i] = shield.NewLimiter(shield.Limit{PerMinute: l.PerMinute, Burst: l.Burst}, shield.Options{})
+			}
+		}
+	}
+	for i, name := range limitNames {
+		rm.limited[i] = limited.WithLabelValues(rm.id, name)
+	}
+	return rm
+}
+
+// sweep forgets the room's idle client buckets.
+func (rm *room) sweep(now time.Time) {
+	for _, l := range rm.limiters {
+		if l != nil {
+			l.Sweep(now)
+		}
 	}
 }
