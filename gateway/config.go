@@ -243,6 +243,12 @@ type LimitsConfig struct {
 	// Admitted limits requests that carry a pass, on their way to the
 	// origin. Default 3000 a minute, burst 600.
 	Admitted LimitConfig `yaml:"admitted"`
+	// JoinGlobal limits new places in line for the whole room, counted
+	// across every instance in the queue store, whoever asks: a ceiling
+	// on the work a flood of joins from many addresses can make. Past it
+	// newcomers get 429 with Retry-After and try again; nobody in line is
+	// affected. Default off (per_minute 0).
+	JoinGlobal LimitConfig `yaml:"join_global"`
 }
 
 // LimitConfig is one token bucket per client.
@@ -631,7 +637,7 @@ func (c *Config) validateRooms(ps *config.Problems) {
 		for _, l := range []struct {
 			name string
 			l    LimitConfig
-		}{{"join", r.Limits.Join}, {"status", r.Limits.Status}, {"admitted", r.Limits.Admitted}} {
+		}{{"join", r.Limits.Join}, {"status", r.Limits.Status}, {"admitted", r.Limits.Admitted}, {"join_global", r.Limits.JoinGlobal}} {
 			lk := key + ".limits." + l.name
 			switch {
 			case l.l.PerMinute < 0:

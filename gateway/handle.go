@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -135,7 +136,7 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
 		}
 	}
 	if v.claims.Seq == 0 {
-		if !g.allow(ctx, rm, limitJoin) {
+		if !g.allow(ctx, rm, limitJoin) || !g.allowGlobalJoin(ctx, rm) {
 			return v, false
 		}
 		return g.join(ctx, rm)
@@ -341,6 +342,34 @@ func (g *Gateway) allow(ctx *fasthttp.RequestCtx, rm *room, limit int) bool {
 		Status:     fasthttp.StatusTooManyRequests,
 		Title:      "Too many requests",
 		Message:    "Your network sent more requests than a fan would. Your place is safe; this page tries again by itself.",
+		RetryAfter: max(after, time.Second),
+	})
+	return false
+}
+
+// allowGlobalJoin takes a token from the room's join throttle, shared by
+// every instance in the queue store (rooms[].limits.join_global), and
+// answers 429 itself when there is none.
+func (g *Gateway) allowGlobalJoin(ctx *fasthttp.RequestCtx, rm *room) bool {
+	l := rm.limits.JoinGlobal
+	if l.PerMinute <= 0 {
+		return true
+	}
+	tctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
+	defer cancel()
+	ok, after, err := g.store.Throttle(tctx, rm.id, "join", l.PerMinute, l.Burst)
+	if err != nil {
+		g.storeFailed(ctx, err)
+		return false
+	}
+	if ok {
+		return true
+	}
+	rm.limited[limitJoinGlobal].Inc()
+	writeError(ctx, page.Error{
+		Status:     fasthttp.StatusTooManyRequests,
+		Title:      "Too many people are arriving at once",
+		Message:    "The line is taking newcomers at a steady pace. This page tries again by itself; please keep it open.",
 		RetryAfter: max(after, time.Second),
 	})
 	return false

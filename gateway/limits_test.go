@@ -262,3 +262,43 @@ func TestSlowloris(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalJoinLimit: the room's join throttle is shared by every instance
+// on one store, whatever the addresses: past it newcomers get 429 with
+// Retry-After, fans already in line are not touched, and it refills.
+func TestGlobalJoinLimit(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			o := newOrigin(t, nil)
+			keys := newKeys(t)
+			var gws []*testGateway
+			for range 2 {
+				g, _ := startGateway(t, gatewaySetup{keys: keys, clock: clk, origin: o.URL, store: kind.open(t, clk.Now),
+					room: func(r *RoomConfig) {
+						r.State = "paused"
+						r.Limits.JoinGlobal = LimitConfig{PerMinute: 6, Burst: 3}
+					}})
+				gws = append(gws, g)
+			}
+			first := newBrowser(t)
+			first.join(gws[0])
+			newBrowser(t).join(gws[1])
+			newBrowser(t).join(gws[0])
+			resp, body := newBrowser(t).get(gws[1].URL + "/events/1")
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "10" || !strings.Contains(body, "arriving at once") {
+				t.Fatalf("fourth newcomer: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+			if got := gws[1].limited("join_global"); got != 1 {
+				t.Errorf("usher_rate_limited_total{limit=join_global} = %v, want 1", got)
+			}
+			// Someone in line keeps their place.
+			if p := first.status(gws[1]).position(t); p != 1 {
+				t.Errorf("the first fan is at %d", p)
+			}
+			first.join(gws[1])
+			clk.Add(10 * time.Second)
+			newBrowser(t).join(gws[1])
+		})
+	}
+}

@@ -67,7 +67,7 @@ func newMetrics() *metrics {
 		Name: "usher_upstream_request_duration_seconds", Help: "Time the origin took to answer, headers only for streamed bodies.", Buckets: durationBuckets,
 	})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "usher_rate_limited_total", Help: "Requests refused with 429 by a per-client rate limit, by room and limit (join, status, admitted).",
+		Name: "usher_rate_limited_total", Help: "Requests refused with 429 by a per-client rate limit, by room and limit (join, status, admitted, join_global).",
 	}, []string{"room", "limit"})
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited)
 	for i, name := range routeNames {

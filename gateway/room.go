@@ -16,10 +16,13 @@ const (
 	limitStatus
 	limitAdmitted
 	limitCount
+	// limitJoinGlobal is counted with the others but kept in the queue
+	// store, not in a limiter of this instance.
+	limitJoinGlobal = limitCount
 )
 
 // limitNames are the limits as the limit label names them.
-var limitNames = [limitCount]string{"join", "status", "admitted"}
+var limitNames = [limitCount + 1]string{"join", "status", "admitted", "join_global"}
 
 // room is a room as the gateway serves it: the admission room plus what the
 // gateway precomputes to serve it without allocating.
@@ -34,7 +37,7 @@ type room struct {
 	// keeps the limiters and the buckets in them.
 	limits   LimitsConfig
 	limiters [limitCount]*shield.Limiter // nil: no limit
-	limited  [limitCount]prometheus.Counter
+	limited  [limitCount + 1]prometheus.Counter
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev

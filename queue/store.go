@@ -161,6 +161,23 @@ type Store interface {
 	Advance(ctx context.Context, room string, lim Limits) (Snapshot, error)
 	// Snapshot reads a room's counters without changing anything.
 	Snapshot(ctx context.Context, room string) (Snapshot, error)
+	// Throttle takes one token from the bucket name of room (for example
+	// "join"), shared by every store on the same data: perMinute tokens a
+	// minute, up to burst at once (GCRA on one stored time). When none is
+	// left it takes nothing and returns ok false with the time until the
+	// next token, rounded up to the millisecond, so that a caller who waits
+	// that long finds it there unless another caller takes it first.
+	// perMinute <= 0 (or NaN) always allows without touching the store's
+	// data; burst < 1 counts as 1. name is [a-z0-9_-]{1,32}, checked by the
+	// caller.
+	//
+	// Tokens are timed to the microsecond, but the store's clock reads whole
+	// milliseconds, so the calls of one millisecond share at most burst
+	// tokens: a rate above 60000 a minute needs a burst of at least
+	// perMinute/60000 to be reached. A bucket takes at most ten years to
+	// refill from empty: a slower rate counts as one token in ten years, and
+	// a larger burst as what refills in ten years.
+	Throttle(ctx context.Context, room, name string, perMinute float64, burst int) (ok bool, retryAfter time.Duration, err error)
 	// LoadPolicy returns the room's saved policy, or ErrNotFound.
 	LoadPolicy(ctx context.Context, room string) (Policy, error)
 	// SavePolicy replaces the room's policy (Data and ConfigHash of p) if

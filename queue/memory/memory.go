@@ -4,8 +4,9 @@
 // memory.Store hand out the same arrival numbers and admit past each other's
 // limits, and neither hears of the other's policy changes. Use queue/redis
 // when more than one instance fronts a room. State is lost when the process
-// exits, and a room's state, its policy and audit trail included, lives as
-// long as the Store.
+// exits, and a room's state, its policy, audit trail and throttles included,
+// lives as long as the Store. A room keeps one throttle per name it was
+// called with, so the caller's set of names bounds them.
 package memory
 
 import (
@@ -171,6 +172,59 @@ func (s *Store) Snapshot(ctx context.Context, id string) (queue.Snapshot, error)
 	return r.snapshot(now), nil
 }
 
+// Throttle takes one token from the room's bucket name, under the room's
+// lock and on the store's clock, computing exactly as the Redis store does.
+func (s *Store) Throttle(ctx context.Context, id, name string, perMinute float64, burst int) (bool, time.Duration, error) {
+	if id == "" {
+		return false, 0, errEmptyRoom
+	}
+	// Written as a negation so that NaN always allows too.
+	if !(perMinute > 0) {
+		return true, 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	interval, size := bucket(perMinute, burst)
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	// GCRA: tat is when the bucket is full again; a token is free while
+	// tat lies at most size-1 intervals ahead.
+	now := s.now().UnixMilli() * 1000
+	tat := max(r.throttles[name], now)
+	if wait := tat - (size-1)*interval - now; wait > 0 {
+		return false, time.Duration((wait+999)/1000) * time.Millisecond, nil
+	}
+	if r.throttles == nil {
+		r.throttles = make(map[string]int64)
+	}
+	r.throttles[name] = tat + interval
+	return true, 0, nil
+}
+
+// throttleSpan is the longest a throttle's bucket may take to refill from
+// empty, ten years in microseconds, as in the Redis store, whose scripts
+// need every time to stay exact in a float64.
+const throttleSpan = 10 * 365 * 24 * 3600 * 1_000_000
+
+// bucket returns a throttle's interval between tokens in microseconds,
+// rounded up so that the rate is never exceeded, and its burst, both within
+// throttleSpan and at least 1, exactly as the Redis store does. perMinute
+// must be positive.
+func bucket(perMinute float64, burst int) (interval, size int64) {
+	// Compared as a float: a tiny rate gives an interval too large for an
+	// integer.
+	iv := math.Ceil(60e6 / perMinute)
+	interval = throttleSpan
+	if iv < throttleSpan {
+		interval = max(1, int64(iv))
+	}
+	size = max(1, min(int64(burst), throttleSpan/interval))
+	return interval, size
+}
+
 // Ping reports whether the store answers; memory always does.
 func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
@@ -265,6 +319,8 @@ type room struct {
 
 	policy queue.Policy // Version 0 until the first save
 	audit  auditRing
+
+	throttles map[string]int64 // name -> theoretical arrival time (µs)
 }
 
 // settle brings the room to now: it refills the budget, hands the budget and

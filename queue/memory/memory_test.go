@@ -55,6 +55,10 @@ func TestEndedContext(t *testing.T) {
 			return err
 		},
 		"audit": func() error { _, err := s.Audit(ctx, "room", 10); return err },
+		"throttle": func() error {
+			_, _, err := s.Throttle(ctx, "room", "join", 60, 1)
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
@@ -70,6 +74,9 @@ func TestEndedContext(t *testing.T) {
 	}
 	if p, err := s.LoadPolicy(t.Context(), "room"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("LoadPolicy after ended calls = %+v, %v; want queue.ErrNotFound", p, err)
+	}
+	if ok, _, err := s.Throttle(t.Context(), "room", "join", 60, 1); err != nil || !ok {
+		t.Errorf("Throttle after ended calls = %t, %v; want a token", ok, err)
 	}
 }
 

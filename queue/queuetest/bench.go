@@ -75,6 +75,18 @@ func Bench(b *testing.B, newStore func(b *testing.B, now func() time.Time) queue
 			}
 		}
 	})
+	// Throttle: a global join throttle that takes a token on every call,
+	// the store's write on each join when the gateway throttles joins.
+	b.Run("Throttle", func(b *testing.B) {
+		s := newStore(b, nil)
+		ctx := b.Context()
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, _, err := s.Throttle(ctx, "bench", "join", 60e6, 1<<30); err != nil || !ok {
+				b.Fatalf("throttle: %t, %v", ok, err)
+			}
+		}
+	})
 	// SavePolicy: an operator's change with its audit entry, on a trail
 	// that soon holds all the entries it keeps, so most saves drop one.
 	b.Run("SavePolicy", func(b *testing.B) {

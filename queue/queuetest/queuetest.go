@@ -57,6 +57,11 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 		{"audit trail keeps the newest entries", testAudit},
 		{"watchers hear of every save", func(t *testing.T, newStore NewStore) { testWatch(t, newStore, peer) }},
 		{"snapshots report the policy version", testPolicyVersion},
+		{"throttle takes the burst, then a token an interval", testThrottle},
+		{"throttle holds its rate over an hour", testThrottleRate},
+		{"throttle at a rate of zero always allows", testThrottleZeroRate},
+		{"throttle is shared by every store on the data", func(t *testing.T, newStore NewStore) { testThrottleShared(t, newStore, peer) }},
+		{"throttles of rooms and names are independent", testThrottleIndependent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,9 +72,10 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 }
 
 // Equivalent drives two stores through the same random walk on one clock,
-// with limits that change as an operator's would and a stored policy that is
-// saved, sometimes from a stale version, loaded and audited, and fails at
-// the first answer in which they differ. Stores that pass it behave alike to
+// with limits that change as an operator's would, a stored policy that is
+// saved, sometimes from a stale version, loaded and audited, and throttles
+// whose rate and burst change with the limits, and fails at the first
+// answer in which they differ. Stores that pass it behave alike to
 // the millisecond and to the last unit of budget, so a deployment can move
 // from one to the other without changing how its rooms admit.
 func Equivalent(t *testing.T, newA, newB NewStore) {
@@ -113,6 +119,10 @@ func Equivalent(t *testing.T, newA, newB NewStore) {
 	if w.saves < 20 || w.conflicts < 5 {
 		t.Errorf("only %d policy saves and %d conflicts in the walk: it exercised too little", w.saves, w.conflicts)
 	}
+	if w.tokens < 50 || w.refusals < 50 {
+		t.Errorf("only %d throttle tokens taken and %d refused in the walk: it exercised too little", w.tokens, w.refusals)
+	}
+	t.Logf("walk: %d admissions, %d policy saves, %d conflicts, %d throttle tokens, %d refusals", w.firsts, w.saves, w.conflicts, w.tokens, w.refusals)
 }
 
 // env is one case's store and clock, with calls that fail the test on error.
@@ -227,6 +237,11 @@ func describe(v any) string {
 		return "loaded" + describe(v.policy)
 	case [][]byte:
 		return fmt.Sprintf("audit%q", v)
+	case throttled:
+		if v.ok {
+			return "throttle{allowed}"
+		}
+		return fmt.Sprintf("throttle{refused, retry after %v}", v.retry)
 	}
 	return fmt.Sprintf("%#v", v)
 }
@@ -974,6 +989,9 @@ func testEmptyRoom(t *testing.T, newStore NewStore) {
 	}
 	if _, err := e.store.Audit(ctx, "", 1); err == nil {
 		t.Error("Audit accepted an empty room id")
+	}
+	if _, _, err := e.store.Throttle(ctx, "", "join", 60, 1); err == nil {
+		t.Error("Throttle accepted an empty room id")
 	}
 }
 

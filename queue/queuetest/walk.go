@@ -15,10 +15,17 @@ import (
 // seed: it joins, advances the line, claims offers (some visitors never
 // come back), repeats claims, claims places that were never offered, pauses
 // the room, saves, loads and audits the room's stored policy, sometimes
-// from a stale version, and moves the clock.
+// from a stale version, takes tokens from the room's throttles, and moves
+// the clock.
 type walker struct {
 	rng *rand.Rand
 	lim queue.Limits
+
+	// The throttles' rate and burst, which change with the policy. Rates
+	// of a minute or more per token, against a clock that moves about a
+	// second a step, make refusals as common as tokens.
+	perMinute float64
+	burst     int
 
 	joined, served int64
 	firsts         int64   // admissions, at join or by claim
@@ -27,6 +34,8 @@ type walker struct {
 	version        int64 // of the stored policy
 	saves          int   // policy saves that won
 	conflicts      int   // policy saves that met a conflict
+	tokens         int   // throttle calls that took a token
+	refusals       int   // throttle calls that were refused
 }
 
 // walkLimits is small enough that budget and capacity both bind often.
@@ -42,7 +51,7 @@ func walkLimits() queue.Limits {
 }
 
 func newWalker(seed uint64, lim queue.Limits) *walker {
-	return &walker{rng: rand.New(rand.NewPCG(seed, seed)), lim: lim}
+	return &walker{rng: rand.New(rand.NewPCG(seed, seed)), lim: lim, perMinute: 1, burst: 2}
 }
 
 type kind int
@@ -55,6 +64,7 @@ const (
 	savePolicy
 	loadPolicy
 	readAudit
+	throttleBucket
 )
 
 // action is one step of a walk.
@@ -67,6 +77,9 @@ type action struct {
 	expect int64         // savePolicy only
 	audit  []byte        // savePolicy only
 	n      int           // readAudit only
+	name   string        // throttleBucket only
+	rate   float64       // throttleBucket only, per minute
+	burst  int           // throttleBucket only
 }
 
 // saved is a policy save's answer in a walk: the new version, or 0 when
@@ -96,6 +109,8 @@ func (a action) String() string {
 		return "load policy"
 	case readAudit:
 		return fmt.Sprintf("audit(%d)", a.n)
+	case throttleBucket:
+		return fmt.Sprintf("throttle(%s, %v a minute, burst %d)", a.name, a.rate, a.burst)
 	}
 	return fmt.Sprintf("clock +%v", a.d)
 }
@@ -108,6 +123,10 @@ func (w *walker) next() action {
 	}
 	if w.rng.IntN(20) == 0 {
 		return w.policyAction()
+	}
+	if w.rng.IntN(10) == 0 {
+		name := []string{"join", "status"}[w.rng.IntN(2)]
+		return action{kind: throttleBucket, name: name, rate: w.perMinute, burst: w.burst}
 	}
 	lim := w.lim
 	lim.Admit = w.rng.IntN(10) < 8
@@ -130,6 +149,9 @@ func (w *walker) changePolicy() {
 	w.lim.Burst = []float64{1, 2.5, 4}[w.rng.IntN(3)]
 	w.lim.Session = []time.Duration{10 * time.Second, 30 * time.Second, 90 * time.Second}[w.rng.IntN(3)]
 	w.lim.ClaimWindow = []time.Duration{5 * time.Second, 20 * time.Second}[w.rng.IntN(2)]
+	// 0.7 a minute is an interval of 85714285.7 µs, rounded up.
+	w.perMinute = []float64{-1, 0, 0.35, 0.7, 1}[w.rng.IntN(5)]
+	w.burst = []int{0, 1, 2, 4}[w.rng.IntN(4)]
 }
 
 // policyAction saves the room's stored policy, mostly from the version it
@@ -207,6 +229,12 @@ func (w *walker) record(a action, res any) {
 		case v.Outcome == queue.Lapsed:
 			w.offered = append(w.offered, a.seq)
 		}
+	case throttled:
+		if v.ok {
+			w.tokens++
+		} else {
+			w.refusals++
+		}
 	case saved:
 		if v.version == 0 {
 			w.conflicts++
@@ -218,8 +246,8 @@ func (w *walker) record(a action, res any) {
 }
 
 // apply runs a store action and returns its answer: a queue.Place,
-// queue.Claim, queue.Snapshot, saved, loaded, or the audit entries. A
-// conflict and a missing policy are answers, not errors.
+// queue.Claim, queue.Snapshot, saved, loaded, throttled, or the audit
+// entries. A conflict and a missing policy are answers, not errors.
 func apply(ctx context.Context, s queue.Store, room string, a action) (any, error) {
 	switch a.kind {
 	case joinVisitor:
@@ -242,6 +270,9 @@ func apply(ctx context.Context, s queue.Store, room string, a action) (any, erro
 		return loaded{policy: p, found: true}, err
 	case readAudit:
 		return s.Audit(ctx, room, a.n)
+	case throttleBucket:
+		ok, retry, err := s.Throttle(ctx, room, a.name, a.rate, a.burst)
+		return throttled{ok: ok, retry: retry}, err
 	}
 	return nil, fmt.Errorf("action %s is not a store call", a)
 }

@@ -15,8 +15,11 @@
 //	{room}:left     hash: an offer batch's to -> offers still unclaimed
 //	{room}:policy   hash: data (the policy's bytes), version, config_hash
 //	{room}:audit    list: audit entries, newest first, at most queue.AuditKeep
+//	{room}:throttle:<name>  string: a throttle's theoretical arrival time (Unix µs)
 //
-// The keys carry no TTL: a room lasts until an operator deletes its keys.
+// The room's keys carry no TTL: a room lasts until an operator deletes its
+// keys. A throttle's key is the exception: it expires a minute after its
+// bucket is full again, so throttles that go idle leave nothing behind.
 //
 // The script that saves a policy also publishes the room id on the channel
 // "policy-changes" under the prefix, so every instance hears of the change
@@ -27,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -135,6 +139,49 @@ func (s *Store) Snapshot(ctx context.Context, room string) (queue.Snapshot, erro
 	return snapshot(v), nil
 }
 
+// Throttle takes one token from the room's bucket name, kept in the key
+// {room}:throttle:<name> by one script, so that every Store on the same
+// server and prefix shares the bucket. Its clock is the other scripts'.
+func (s *Store) Throttle(ctx context.Context, room, name string, perMinute float64, burst int) (bool, time.Duration, error) {
+	if room == "" {
+		return false, 0, errEmptyRoom
+	}
+	// Written as a negation so that NaN always allows too.
+	if !(perMinute > 0) {
+		return true, 0, nil
+	}
+	interval, b := bucket(perMinute, burst)
+	v, err := s.eval(ctx, throttleScript.Run, []string{s.key(room, "throttle:"+name)}, 2, s.clock(), interval, b)
+	if err != nil {
+		return false, 0, fmt.Errorf("throttle %q of room %q: %w", name, room, err)
+	}
+	if v[0] == 1 {
+		return true, 0, nil
+	}
+	return false, time.Duration(v[1]) * time.Millisecond, nil
+}
+
+// throttleSpan is the longest a throttle's bucket may take to refill from
+// empty, ten years in microseconds. It keeps every time the throttle script
+// computes an exact integer in Lua's doubles.
+const throttleSpan = 10 * 365 * 24 * 3600 * 1_000_000
+
+// bucket returns a throttle's interval between tokens in microseconds,
+// rounded up so that the rate is never exceeded, and its burst, both within
+// throttleSpan and at least 1, exactly as the in-memory store does.
+// perMinute must be positive.
+func bucket(perMinute float64, burst int) (interval, size int64) {
+	// Compared as a float: a tiny rate gives an interval too large for an
+	// integer.
+	iv := math.Ceil(60e6 / perMinute)
+	interval = throttleSpan
+	if iv < throttleSpan {
+		interval = max(1, int64(iv))
+	}
+	size = max(1, min(int64(burst), throttleSpan/interval))
+	return interval, size
+}
+
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
@@ -153,13 +200,18 @@ func (s *Store) Close() error {
 type runner func(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd
 
 // run runs a script on room's keys and checks that it answered n integers.
-// Failures to reach Redis, and errors Redis answers, wrap
-// queue.ErrUnavailable; a context that ended stays recognisable as well.
 func (s *Store) run(ctx context.Context, script runner, room string, n int, args ...any) ([]int64, error) {
 	if room == "" {
 		return nil, errEmptyRoom
 	}
-	cmd := script(ctx, s.client, s.keys(room), args...)
+	return s.eval(ctx, script, s.keys(room), n, args...)
+}
+
+// eval runs a script on keys and checks that it answered n integers.
+// Failures to reach Redis, and errors Redis answers, wrap
+// queue.ErrUnavailable; a context that ended stays recognisable as well.
+func (s *Store) eval(ctx context.Context, script runner, keys []string, n int, args ...any) ([]int64, error) {
+	cmd := script(ctx, s.client, keys, args...)
 	if err := cmd.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
 	}

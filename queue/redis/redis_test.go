@@ -169,8 +169,11 @@ func TestKeyLayout(t *testing.T) {
 	if _, err := s.Snapshot(ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
+	if ok, _, err := s.Throttle(ctx, "r1", "join", 0, 1); err != nil || !ok {
+		t.Fatalf("throttle at a rate of zero: %t, %v; want allowed", ok, err)
+	}
 	if keys, err := scanKeys(ctx, c, prefix); err != nil || len(keys) != 0 {
-		t.Fatalf("keys after a snapshot of a new room: %v, %v; want none", keys, err)
+		t.Fatalf("keys after a snapshot and a zero-rate throttle of a new room: %v, %v; want none", keys, err)
 	}
 
 	for range 3 {
@@ -191,16 +194,24 @@ func TestKeyLayout(t *testing.T) {
 	if _, err := s.SavePolicy(ctx, "r1", queue.Policy{Data: data, ConfigHash: "c2"}, 1, []byte("two")); err != nil {
 		t.Fatal(err)
 	}
+	// Six a minute with a burst of 3: three tokens, then a refusal that
+	// writes nothing.
+	for i, want := range []bool{true, true, true, false} {
+		if ok, _, err := s.Throttle(ctx, "r1", "join", 6, 3); err != nil || ok != want {
+			t.Fatalf("throttle call %d: %t, %v; want %t", i, ok, err, want)
+		}
+	}
 
 	base := prefix + "{r1}:"
 	want := map[string]string{
-		base + "active":  "zset",
-		base + "audit":   "list",
-		base + "claimed": "string",
-		base + "left":    "hash",
-		base + "offers":  "zset",
-		base + "policy":  "hash",
-		base + "q":       "hash",
+		base + "active":        "zset",
+		base + "audit":         "list",
+		base + "claimed":       "string",
+		base + "left":          "hash",
+		base + "offers":        "zset",
+		base + "policy":        "hash",
+		base + "q":             "hash",
+		base + "throttle:join": "string",
 	}
 	keys, err := scanKeys(ctx, c, prefix)
 	if err != nil {
@@ -248,6 +259,16 @@ func TestKeyLayout(t *testing.T) {
 	}
 	if got := c.LRange(ctx, base+"audit", 0, -1).Val(); !slices.Equal(got, []string{"two", "one"}) {
 		t.Errorf("audit = %q, want [two one]", got)
+	}
+	// The bucket is full again 30 s on, and its key goes a minute later;
+	// the server counts the TTL down on its own clock meanwhile.
+	full := queuetest.Start.Add(30 * time.Second)
+	if got := c.Get(ctx, base+"throttle:join").Val(); got != itoa(full.UnixMicro()) {
+		t.Errorf("throttle:join = %q, want %d, when the bucket is full again in Unix µs", got, full.UnixMicro())
+	}
+	const ttl = 90 * time.Second
+	if got := c.PTTL(ctx, base+"throttle:join").Val(); got > ttl || got < ttl-10*time.Second {
+		t.Errorf("throttle:join expires in %v, want %v", got, ttl)
 	}
 }
 
@@ -352,6 +373,7 @@ func TestScriptFlush(t *testing.T) {
 		{"claim", func() error { _, err := s.Claim(ctx, "room", 1, lim); return err }},
 		{"snapshot", func() error { _, err := s.Snapshot(ctx, "room"); return err }},
 		{"save policy", func() error { _, err := s.SavePolicy(ctx, "room", queue.Policy{}, 0, nil); return err }},
+		{"throttle", func() error { _, _, err := s.Throttle(ctx, "room", "join", 60, 1); return err }},
 	}
 	for _, st := range steps {
 		flush()
@@ -405,6 +427,23 @@ func TestServerClock(t *testing.T) {
 		t.Fatalf("first join of an open room: %+v, want admitted", p)
 	}
 	within("admission start", p.Expires.Add(-lim.Session), lo, hi)
+
+	// One token a minute: the second call waits for what is left of the
+	// minute since the first, on the server's clock.
+	lo = serverTime()
+	for i, want := range []bool{true, false} {
+		ok, retry, err := s.Throttle(ctx, "room", "join", 1, 1)
+		if err != nil || ok != want {
+			t.Fatalf("throttle call %d: %t, %v; want %t", i, ok, err, want)
+		}
+		if want {
+			continue
+		}
+		hi = serverTime()
+		if least := time.Minute - hi.Sub(lo) - time.Millisecond; retry < least || retry > time.Minute {
+			t.Errorf("retry after %v, want between %v and %v", retry, least, time.Minute)
+		}
+	}
 }
 
 // TestUnavailable shows that failures to reach Redis are queue.ErrUnavailable
@@ -448,6 +487,10 @@ func TestUnavailable(t *testing.T) {
 			return err
 		},
 		"audit": func(ctx context.Context, s queue.Store) error { _, err := s.Audit(ctx, "room", 1); return err },
+		"throttle": func(ctx context.Context, s queue.Store) error {
+			_, _, err := s.Throttle(ctx, "room", "join", 60, 1)
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name+" on a server that is down", func(t *testing.T) {

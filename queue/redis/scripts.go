@@ -2,8 +2,8 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
-// Every script takes the same keys, all of one room, so a room lives on one
-// Redis Cluster slot:
+// Every script of a room's line takes the same keys, all of one room, so a
+// room lives on one Redis Cluster slot:
 //
 //	KEYS[1] q        hash: joined, served, tokens, tokens_at, pending, admitted
 //	KEYS[2] claimed  bitmap, bit seq set once seq is admitted
@@ -18,26 +18,15 @@ import goredis "github.com/redis/go-redis/v9"
 // then take the limits: ARGV[2] admit (1 or 0), ARGV[3] rate per minute,
 // ARGV[4] burst, ARGV[5] max active, ARGV[6] session (ms), ARGV[7] claim
 // window (ms). Claim takes its seq in ARGV[8]. savePolicyScript needs no
-// clock and takes arguments of its own.
+// clock and takes arguments of its own; throttleScript takes the clock and
+// one key of its own, under the same hash tag.
 //
 // Numbers become text only through int (%d) and %.17g: Lua's own tostring
 // and .. keep 14 digits, which would round the budget or a time and let the
 // two stores drift apart.
-const prelude = `
+const prelude = clockPrelude + `
 local kq, kclaimed, kactive, koffers, kleft = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kpolicy, kaudit = KEYS[6], KEYS[7]
-
-local function int(x)
-  return string.format('%d', x)
-end
-
-local function clock()
-  if ARGV[1] ~= '' then
-    return tonumber(ARGV[1])
-  end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 
 local function limits()
   return {
@@ -138,6 +127,22 @@ local function snapshot(r, now)
     end
   end
   return {r.joined, r.served, active, pending, r.admitted, now, policy_version()}
+end
+`
+
+// clockPrelude is the part of prelude that every script with a clock needs,
+// whatever its keys.
+const clockPrelude = `
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function clock()
+  if ARGV[1] ~= '' then
+    return tonumber(ARGV[1])
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `
 
@@ -278,4 +283,35 @@ if ARGV[4] == '1' then
 end
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {1, version}
+`)
+
+// throttleScript is GCRA on one stored time: KEYS[1] holds the bucket's
+// theoretical arrival time (TAT), the instant, in microseconds, at which it
+// would be full again. A call at now takes a token when TAT, or now if that
+// is later, lies at most (burst-1) intervals ahead, and moves TAT one
+// interval on; racing calls from every instance take at most burst tokens
+// at once and one an interval after that. A refused call writes nothing.
+// The key expires a minute after the bucket is full again, so an idle
+// throttle leaves nothing behind: a missing key reads as a full bucket, and
+// so does one whose TAT has passed. The minute is for expiries, which run
+// on the server's own clock while the script may read another (Options.Now,
+// or a replica's TIME after a failover): a skew below a minute never drops
+// a key whose bucket still lacks tokens.
+//
+// ARGV[1] the clock as above, ARGV[2] the interval between tokens (µs, an
+// integer), ARGV[3] the burst (an integer, at least 1). Every value is an
+// integer of microseconds well below 2^53, so Lua's doubles keep it exact.
+// Returns {1, 0} when a token was taken, or {0, ms until the next token,
+// rounded up}.
+var throttleScript = goredis.NewScript(clockPrelude + `
+local now = clock() * 1000
+local interval, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '') or 0, now)
+local wait = tat - (burst - 1) * interval - now
+if wait > 0 then
+  return {0, math.ceil(wait / 1000)}
+end
+tat = tat + interval
+redis.call('SET', KEYS[1], int(tat), 'PX', int(math.ceil((tat - now) / 1000) + 60000))
+return {1, 0}
 `)
