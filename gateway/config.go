@@ -227,9 +227,73 @@ type RoomConfig struct {
 	// Retry-After. The defaults leave room for many fans behind one
 	// address (a venue's Wi-Fi, a mobile carrier's NAT).
 	Limits LimitsConfig `yaml:"limits"`
+	// Shield is the room's bot defence: allow and deny lists, the bot score
+	// and its thresholds, and the proof-of-work challenge.
+	Shield ShieldConfig `yaml:"shield"`
 
 	patterns []pattern
 	except   []pattern
+	allow    []netip.Prefix
+	deny     []netip.Prefix
+}
+
+// ShieldConfig is a room's bot defence. Each request in the room gets a bot
+// score from 0 to 100, the sum of the weights of the signals it shows; a
+// joining visitor scoring challenge_at or more must first solve a
+// proof-of-work challenge, and a request scoring block_at or more is
+// refused with 403.
+type ShieldConfig struct {
+	// Allow lists networks (CIDRs or addresses) whose clients are never
+	// scored, challenged or held to the per-client limits: a venue's box
+	// office, a partner's servers. They still queue. Default none.
+	Allow []string `yaml:"allow"`
+	// Deny lists networks refused with 403 everywhere in the room, passes
+	// included. Deny wins over allow. Default none.
+	Deny []string `yaml:"deny"`
+	// ChallengeAt is the score from which a joining visitor must solve a
+	// challenge. 0 never challenges. Default 40.
+	ChallengeAt int `yaml:"challenge_at"`
+	// BlockAt is the score from which a request is refused. 0 never
+	// blocks. Default 90; above challenge_at when both are set.
+	BlockAt int `yaml:"block_at"`
+	// ChallengeBits is the challenge's difficulty at challenge_at, in
+	// leading zero bits of a SHA-256 hash: each bit doubles the work, and
+	// 16 takes a phone well under a second. Default 16.
+	ChallengeBits int `yaml:"challenge_bits"`
+	// ChallengeBitsMax is the difficulty at a score of 100; between the
+	// two it rises a bit every few points. Default 22, at most 32.
+	ChallengeBitsMax int `yaml:"challenge_bits_max"`
+	// ChallengeTTL is how long a challenge may be solved and used. Default
+	// 5m.
+	ChallengeTTL config.Duration `yaml:"challenge_ttl"`
+	// LogSample is the share of scored decisions (challenge or block, or a
+	// score above 0) written to the log with their reasons. Default 0.01.
+	LogSample float64 `yaml:"log_sample"`
+	// JoinsPerMinute is how many joins a minute one address makes before
+	// its joins count as a signal. Default 10.
+	JoinsPerMinute float64 `yaml:"joins_per_minute"`
+	// SubnetJoinsPerMinute is the same for a /24 (IPv4) or /48 (IPv6).
+	// Default 120.
+	SubnetJoinsPerMinute float64 `yaml:"subnet_joins_per_minute"`
+	// CookielessJoins is how many joins without the ticket cookie one
+	// address makes within ten minutes before it counts as a signal.
+	// Default 3.
+	CookielessJoins int `yaml:"cookieless_joins"`
+	// PassNetworks is how many networks one pass may be used from before it
+	// counts as shared. Default 3 (home Wi-Fi, mobile data, one more).
+	PassNetworks int `yaml:"pass_networks"`
+	// FailedChallenges is how many failed challenges one address may send
+	// within ten minutes before it counts as a signal. Default 3.
+	FailedChallenges int `yaml:"failed_challenges"`
+}
+
+// DefaultShield returns a room's default bot defence.
+func DefaultShield() ShieldConfig {
+	return ShieldConfig{
+		ChallengeAt: 40, BlockAt: 90, ChallengeBits: 16, ChallengeBitsMax: 22,
+		ChallengeTTL: config.Duration(5 * time.Minute), LogSample: 0.01,
+		JoinsPerMinute: 10, SubnetJoinsPerMinute: 120, CookielessJoins: 3, PassNetworks: 3, FailedChallenges: 3,
+	}
 }
 
 // LimitsConfig is a room's per-client rate limits.
@@ -313,6 +377,7 @@ func DefaultRoom() RoomConfig {
 		PollMax:     config.Duration(20 * time.Second),
 		RateRamp:    config.Duration(time.Minute),
 		Limits:      DefaultLimits(),
+		Shield:      DefaultShield(),
 	}
 }
 
@@ -648,7 +713,61 @@ func (c *Config) validateRooms(ps *config.Problems) {
 				ps.Add(lk+".burst", "must not be negative")
 			}
 		}
+		r.Shield.validate(key+".shield", ps)
+		r.allow, r.deny = prefixList(key+".shield.allow", r.Shield.Allow, ps), prefixList(key+".shield.deny", r.Shield.Deny, ps)
 	}
+}
+
+func (s *ShieldConfig) validate(key string, ps *config.Problems) {
+	if s.ChallengeAt < 0 || s.ChallengeAt > 100 {
+		ps.Add(key+".challenge_at", "must be between 0 (never) and 100")
+	}
+	if s.BlockAt < 0 || s.BlockAt > 100 {
+		ps.Add(key+".block_at", "must be between 0 (never) and 100")
+	}
+	if s.ChallengeAt > 0 && s.BlockAt > 0 && s.BlockAt <= s.ChallengeAt {
+		ps.Add(key+".block_at", "must be above challenge_at (%d), or 0", s.ChallengeAt)
+	}
+	if s.ChallengeBits < 1 || s.ChallengeBits > 32 {
+		ps.Add(key+".challenge_bits", "must be between 1 and 32")
+	}
+	if s.ChallengeBitsMax < s.ChallengeBits || s.ChallengeBitsMax > 32 {
+		ps.Add(key+".challenge_bits_max", "must be between challenge_bits and 32")
+	}
+	if s.ChallengeTTL < config.Duration(10*time.Second) || s.ChallengeTTL > config.Duration(time.Hour) {
+		ps.Add(key+".challenge_ttl", "must be between 10s and 1h")
+	}
+	if !(s.LogSample >= 0 && s.LogSample <= 1) {
+		ps.Add(key+".log_sample", "must be between 0 and 1")
+	}
+	if !(s.JoinsPerMinute > 0) {
+		ps.Add(key+".joins_per_minute", "must be more than 0")
+	}
+	if !(s.SubnetJoinsPerMinute > 0) {
+		ps.Add(key+".subnet_joins_per_minute", "must be more than 0")
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"cookieless_joins", s.CookielessJoins}, {"pass_networks", s.PassNetworks}, {"failed_challenges", s.FailedChallenges}} {
+		if n.v < 1 {
+			ps.Add(key+"."+n.name, "must be at least 1")
+		}
+	}
+}
+
+// prefixList parses a list of CIDRs or addresses, reporting each bad one.
+func prefixList(key string, list []string, ps *config.Problems) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range list {
+		p, err := parsePrefix(s)
+		if err != nil {
+			ps.Add(fmt.Sprintf("%s[%d]", key, i), "must be a CIDR such as 203.0.113.0/24 or an address, not %q", s)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Policy is the room's admission policy as configured.

@@ -149,7 +149,7 @@ func (g *Gateway) setRooms(rooms []RoomConfig) {
 	rt := &routing{rooms: map[string]*room{}}
 	var routes []route
 	for i, rc := range rooms {
-		rm := newRoom(adm[i], rc.Limits, prev[rc.ID], g.metrics.rateLimited)
+		rm := newRoom(adm[i], rc, prev[rc.ID], g.metrics)
 		rt.rooms[rc.ID] = rm
 		for _, p := range rc.patterns {
 			routes = append(routes, route{host: rc.Host, pattern: p, room: rm})
@@ -208,7 +208,7 @@ func (g *Gateway) newAdmin() (*admin.Server, error) {
 	}
 	return admin.New(admin.Config{
 		Tokens: tokens, OIDC: a.OIDC.OIDC(a.clientSecret), SessionKey: key, SessionTTL: time.Duration(a.SessionTTL), PlainHTTP: g.cfg.PlainHTTP,
-	}, admin.Deps{Rooms: g.ctrl, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
+	}, admin.Deps{Rooms: g.ctrl, Revoker: revoker{g}, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
 }
 
 // Controller is the gateway's admission controller.
@@ -256,6 +256,7 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	grp.Go(func() error { return g.ctrl.Run(gctx) })
 	grp.Go(func() error { g.watchStore(gctx); return nil })
 	grp.Go(func() error { g.sweepLimits(gctx); return nil })
+	grp.Go(func() error { g.refreshRevocations(gctx); return nil })
 	grp.Go(func() error {
 		if err := srv.Serve(ln); err != nil {
 			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -301,7 +302,6 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 // AdminHandler serves the admin listener, its requests counted in metrics.
 func (g *Gateway) AdminHandler() http.Handler { return g.metrics.instrumentAdmin(g.admin.Handler()) }
 
-// watchStore keeps readiness in step with the store.
 // sweepLimits forgets idle client buckets every few seconds, so a flood of
 // addresses that has passed gives its memory back.
 func (g *Gateway) sweepLimits(ctx context.Context) {
@@ -320,6 +320,7 @@ func (g *Gateway) sweepLimits(ctx context.Context) {
 	}
 }
 
+// watchStore keeps readiness in step with the store.
 func (g *Gateway) watchStore(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -76,9 +76,16 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 		g.forwardRoom(ctx, rm, nil)
 		return
 	}
+	cl := g.client(ctx)
+	if !g.screen(ctx, rm, &cl) {
+		return
+	}
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 {
-		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
-			if g.allow(ctx, rm, limitAdmitted) {
+		if c, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
+			switch {
+			case rm.revoked.Load().has(c):
+				g.refuseRevoked(ctx, rm)
+			case g.allow(ctx, rm, limitAdmitted, cl):
 				g.forwardRoom(ctx, rm, pass)
 			}
 			return
@@ -89,7 +96,7 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 		g.answerWaiting(ctx, rm, visitor{wait: admission.Wait{PollAfter: rm.adm.Policy().PollMax}})
 		return
 	}
-	v, ok := g.place(ctx, rm)
+	v, ok := g.place(ctx, rm, cl)
 	if !ok {
 		return
 	}
@@ -128,15 +135,19 @@ type visitor struct {
 // place finds the visitor's place from their ticket, or joins them, and
 // claims their admission when the frontier has reached them. It answers the
 // request itself and returns false when the store failed.
-func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
+func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor, bool) {
 	var v visitor
 	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
 		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
 			v.claims = c
 		}
 	}
+	if v.claims.Seq != 0 && rm.revoked.Load().has(v.claims) {
+		g.refuseRevoked(ctx, rm)
+		return v, false
+	}
 	if v.claims.Seq == 0 {
-		if !g.allow(ctx, rm, limitJoin) || !g.allowGlobalJoin(ctx, rm) {
+		if !g.allow(ctx, rm, limitJoin, cl) || !g.allowGlobalJoin(ctx, rm) {
 			return v, false
 		}
 		return g.join(ctx, rm)
@@ -324,16 +335,14 @@ func appendStatus(b []byte, rm *room, w admission.Wait, queued, admitted bool) [
 	return append(b, "}\n"...)
 }
 
-// storeFailed answers a visitor whose place could not be read or made
-// because the queue store did not answer: joins fail closed.
 // allow takes a token from the client's bucket of one of the room's limits,
 // and answers 429 with Retry-After itself when there is none.
-func (g *Gateway) allow(ctx *fasthttp.RequestCtx, rm *room, limit int) bool {
+func (g *Gateway) allow(ctx *fasthttp.RequestCtx, rm *room, limit int, cl client) bool {
 	l := rm.limiters[limit]
-	if l == nil {
+	if l == nil || cl.trusted {
 		return true
 	}
-	ok, after := l.Allow(g.proxy.clientAddr(ctx), g.now())
+	ok, after := l.Allow(cl.addr, g.now())
 	if ok {
 		return true
 	}
@@ -375,6 +384,8 @@ func (g *Gateway) allowGlobalJoin(ctx *fasthttp.RequestCtx, rm *room) bool {
 	return false
 }
 
+// storeFailed answers a visitor whose place could not be read or made
+// because the queue store did not answer: joins fail closed.
 func (g *Gateway) storeFailed(ctx *fasthttp.RequestCtx, err error) {
 	g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 	writeError(ctx, page.Error{

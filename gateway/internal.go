@@ -61,14 +61,19 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
 		return
 	}
-	if !g.allow(ctx, rm, limitStatus) {
+	cl := g.client(ctx)
+	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
 		return
 	}
 	ctx.SetContentType("application/json")
 	pollMin := admission.Wait{PollAfter: rm.adm.Policy().PollMin}
 	state := rm.adm.Policy().State
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 && state != admission.StateClosed {
-		if _, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
+		if c, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
+			if rm.revoked.Load().has(c) {
+				g.refuseRevoked(ctx, rm)
+				return
+			}
 			writeStatus(ctx, rm, pollMin, true, true)
 			return
 		}
@@ -86,6 +91,10 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 	}
 	if v.claims.Seq == 0 {
 		writeStatus(ctx, rm, pollMin, false, false)
+		return
+	}
+	if rm.revoked.Load().has(v.claims) {
+		g.refuseRevoked(ctx, rm)
 		return
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)

@@ -43,6 +43,13 @@ func (s *flakyStore) setDown(v bool) {
 // runGateway runs a whole gateway with Run, as usher gateway does.
 func runGateway(t *testing.T, cfgFn func(*Config), store queue.Store) (url, admin string, cancel context.CancelFunc, wait func() error) {
 	t.Helper()
+	return runGatewayWith(t, cfgFn, store, newKeys(t))
+}
+
+// runGatewayWith is runGateway with the given keys, which instances that
+// honour each other's tokens share.
+func runGatewayWith(t *testing.T, cfgFn func(*Config), store queue.Store, keys *admission.KeySet) (url, admin string, cancel context.CancelFunc, wait func() error) {
+	t.Helper()
 	o := newOrigin(t, nil)
 	cfg := testConfig(o.URL, nil)
 	if cfgFn != nil {
@@ -57,7 +64,7 @@ func runGateway(t *testing.T, cfgFn func(*Config), store queue.Store) (url, admi
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(checked, Options{Store: store, Keys: newKeys(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g, err := New(checked, Options{Store: store, Keys: keys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

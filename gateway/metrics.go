@@ -40,6 +40,8 @@ type metrics struct {
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration prometheus.Histogram
 	rateLimited      *prometheus.CounterVec
+	shieldDecisions  *prometheus.CounterVec
+	shieldReasons    *prometheus.CounterVec
 
 	fans     [routeCount]routeSeries
 	upstream [600]atomic.Pointer[prometheus.Counter]
@@ -69,7 +71,13 @@ func newMetrics() *metrics {
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usher_rate_limited_total", Help: "Requests refused with 429 by a per-client rate limit, by room and limit (join, status, admitted, join_global).",
 	}, []string{"room", "limit"})
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited)
+	m.shieldDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_shield_decisions_total", Help: "Shield decisions on requests in a room, by room and decision (allow, challenge, block).",
+	}, []string{"room", "decision"})
+	m.shieldReasons = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_shield_reasons_total", Help: "Reasons behind shield decisions, by room, decision and reason (a bot signal, deny_list, allow_list or revoked); a decision counts once for each of its reasons.",
+	}, []string{"room", "decision", "reason"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited, m.shieldDecisions, m.shieldReasons)
 	for i, name := range routeNames {
 		m.fans[i].duration = m.duration.WithLabelValues("fans", name)
 	}

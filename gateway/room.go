@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,12 +39,20 @@ type room struct {
 	limits   LimitsConfig
 	limiters [limitCount]*shield.Limiter // nil: no limit
 	limited  [limitCount + 1]prometheus.Counter
+
+	// allow and deny are the room's networks of shield.allow and
+	// shield.deny; revoked is what operators revoked, as this instance last
+	// read it from the store (never nil).
+	allow, deny *shield.Prefixes
+	revoked     atomic.Pointer[revocations]
+	decisions   *decisionSeries
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev
 // (the same room before a reload, or nil) had the same limits, so a reload
 // neither forgives a flooding client nor forgets a fan's bucket.
-func newRoom(adm *admission.Room, limits LimitsConfig, prev *room, limited *prometheus.CounterVec) *room {
+func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
+	limits := rc.Limits
 	rm := &room{
 		id:         adm.ID(),
 		adm:        adm,
@@ -51,6 +60,14 @@ func newRoom(adm *admission.Room, limits LimitsConfig, prev *room, limited *prom
 		passName:   admission.PassCookie(adm.ID()),
 		statusURL:  "/_usher/status?room=" + url.QueryEscape(adm.ID()),
 		limits:     limits,
+		allow:      shield.NewPrefixes(rc.allow),
+		deny:       shield.NewPrefixes(rc.deny),
+		decisions:  m.decisionSeries(adm.ID()),
+	}
+	if prev != nil {
+		rm.revoked.Store(prev.revoked.Load())
+	} else {
+		rm.revoked.Store(&revocations{})
 	}
 	if prev != nil && prev.limits == limits {
 		rm.limiters = prev.limiters
@@ -62,7 +79,7 @@ func newRoom(adm *admission.Room, limits LimitsConfig, prev *room, limited *prom
 		}
 	}
 	for i, name := range limitNames {
-		rm.limited[i] = limited.WithLabelValues(rm.id, name)
+		rm.limited[i] = m.rateLimited.WithLabelValues(rm.id, name)
 	}
 	return rm
 }

@@ -178,6 +178,20 @@ type Store interface {
 	// refill from empty: a slower rate counts as one token in ten years, and
 	// a larger burst as what refills in ten years.
 	Throttle(ctx context.Context, room, name string, perMinute float64, burst int) (ok bool, retryAfter time.Duration, err error)
+	// Mark puts key in the room's set for ttl, and reports whether it is
+	// new there: first is false when key was already marked and has not
+	// expired, and then the later of the two expiries stands. It makes a
+	// token single-use across every instance (the first Mark of its id
+	// wins) and keeps lists such as revocations. set is [a-z0-9_-]{1,32}
+	// and key at most 256 bytes, checked by the caller; ttl is at least a
+	// millisecond and at most a year (shorter or longer counts as that).
+	Mark(ctx context.Context, room, set, key string, ttl time.Duration) (first bool, err error)
+	// Unmark takes key out of the room's set and reports whether it was
+	// marked (and unexpired).
+	Unmark(ctx context.Context, room, set, key string) (bool, error)
+	// Marked returns the unexpired keys of the room's set, each with the
+	// store's time at which it expires, in no order.
+	Marked(ctx context.Context, room, set string) (map[string]time.Time, error)
 	// LoadPolicy returns the room's saved policy, or ErrNotFound.
 	LoadPolicy(ctx context.Context, room string) (Policy, error)
 	// SavePolicy replaces the room's policy (Data and ConfigHash of p) if
@@ -199,4 +213,18 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
 	Close() error
+}
+
+// MarkTTL is the life Store.Mark gives a mark asked to live ttl: ttl
+// rounded up to a whole millisecond, within a millisecond and a year, so
+// every store computes the same expiry.
+func MarkTTL(ttl time.Duration) time.Duration {
+	const year = 365 * 24 * time.Hour
+	switch {
+	case ttl > year:
+		return year
+	case ttl < time.Millisecond:
+		return time.Millisecond
+	}
+	return (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 }

@@ -51,7 +51,9 @@ type Rooms interface {
 
 // Deps are what the admin listener serves.
 type Deps struct {
-	Rooms   Rooms
+	Rooms Rooms
+	// Revoker keeps revocations. Nil answers the revocation routes with 503.
+	Revoker Revoker
 	Metrics http.Handler // GET /metrics, served without authentication
 	Logger  *slog.Logger
 	// Stop ends the event streams when the gateway stops, so shutdown does
@@ -90,6 +92,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Stop == nil {
 		deps.Stop = context.Background()
 	}
+	if deps.Revoker == nil {
+		deps.Revoker = noRevoker{}
+	}
 	if deps.StreamInterval <= 0 {
 		deps.StreamInterval = time.Second
 	}
@@ -126,6 +131,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		{"GET", "/api/rooms/{id}/stats", RoleViewer, s.roomStats},
 		{"GET", "/api/rooms/{id}/events", RoleViewer, s.roomEvents},
 		{"GET", "/api/rooms/{id}/audit", RoleViewer, s.roomAudit},
+		{"GET", "/api/rooms/{id}/revocations", RoleViewer, s.listRevocations},
+		{"POST", "/api/rooms/{id}/revocations", RoleOperator, s.revoke},
+		{"DELETE", "/api/rooms/{id}/revocations/{kind}/{key}", RoleOperator, s.unrevoke},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.guard(rt))

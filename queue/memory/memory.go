@@ -225,6 +225,83 @@ func bucket(perMinute float64, burst int) (interval, size int64) {
 	return interval, size
 }
 
+// Mark puts key in the room's set for ttl, on the store's clock.
+func (s *Store) Mark(ctx context.Context, id, set, key string, ttl time.Duration) (bool, error) {
+	if err := check(ctx, id); err != nil {
+		return false, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.now().UnixMilli()
+	if r.marks == nil {
+		r.marks = make(map[string]*markSet)
+	}
+	m := r.marks[set]
+	if m == nil {
+		m = &markSet{expires: make(map[string]int64)}
+		r.marks[set] = m
+	}
+	if len(m.expires) >= m.pruneAt {
+		for k, exp := range m.expires {
+			if exp <= now {
+				delete(m.expires, k)
+			}
+		}
+		m.pruneAt = max(64, 2*len(m.expires))
+	}
+	exp := now + queue.MarkTTL(ttl).Milliseconds()
+	old, ok := m.expires[key]
+	first := !ok || old <= now
+	if first || exp > old {
+		m.expires[key] = exp
+	}
+	return first, nil
+}
+
+// Unmark takes key out of the room's set.
+func (s *Store) Unmark(ctx context.Context, id, set, key string) (bool, error) {
+	if err := check(ctx, id); err != nil {
+		return false, err
+	}
+	r := s.lookup(id)
+	if r == nil {
+		return false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.marks[set]
+	if m == nil {
+		return false, nil
+	}
+	exp, ok := m.expires[key]
+	delete(m.expires, key)
+	return ok && exp > s.now().UnixMilli(), nil
+}
+
+// Marked returns the unexpired keys of the room's set.
+func (s *Store) Marked(ctx context.Context, id, set string) (map[string]time.Time, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time)
+	r := s.lookup(id)
+	if r == nil {
+		return out, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.marks[set]; m != nil {
+		now := s.now().UnixMilli()
+		for k, exp := range m.expires {
+			if exp > now {
+				out[k] = time.UnixMilli(exp)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Ping reports whether the store answers; memory always does.
 func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
@@ -321,6 +398,15 @@ type room struct {
 	audit  auditRing
 
 	throttles map[string]int64 // name -> theoretical arrival time (µs)
+	marks     map[string]*markSet
+}
+
+// markSet is one of a room's sets of marks.
+type markSet struct {
+	expires map[string]int64 // key -> expiry (Unix ms)
+	// pruneAt is the size at which expired keys are next dropped, so that
+	// dropping them costs a constant amount per Mark.
+	pruneAt int
 }
 
 // settle brings the room to now: it refills the budget, hands the budget and

@@ -62,6 +62,8 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 		{"throttle at a rate of zero always allows", testThrottleZeroRate},
 		{"throttle is shared by every store on the data", func(t *testing.T, newStore NewStore) { testThrottleShared(t, newStore, peer) }},
 		{"throttles of rooms and names are independent", testThrottleIndependent},
+		{"marks expire, extend and unmark", testMarks},
+		{"racing marks of one key have one first", func(t *testing.T, newStore NewStore) { testMarksShared(t, newStore, peer) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

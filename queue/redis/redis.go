@@ -16,10 +16,12 @@
 //	{room}:policy   hash: data (the policy's bytes), version, config_hash
 //	{room}:audit    list: audit entries, newest first, at most queue.AuditKeep
 //	{room}:throttle:<name>  string: a throttle's theoretical arrival time (Unix µs)
+//	{room}:marks:<set>      sorted set: a set's marks scored by expiry (Unix ms)
 //
 // The room's keys carry no TTL: a room lasts until an operator deletes its
-// keys. A throttle's key is the exception: it expires a minute after its
-// bucket is full again, so throttles that go idle leave nothing behind.
+// keys. Throttles and marks are the exception: a throttle's key expires a
+// minute after its bucket is full again, and a set of marks a minute after
+// its newest mark, so what goes idle leaves nothing behind.
 //
 // The script that saves a policy also publishes the room id on the channel
 // "policy-changes" under the prefix, so every instance hears of the change
@@ -159,6 +161,54 @@ func (s *Store) Throttle(ctx context.Context, room, name string, perMinute float
 		return true, 0, nil
 	}
 	return false, time.Duration(v[1]) * time.Millisecond, nil
+}
+
+// Mark puts key in the room's set, kept in the sorted set
+// {room}:marks:<set> by one script on the other scripts' clock.
+func (s *Store) Mark(ctx context.Context, room, set, key string, ttl time.Duration) (bool, error) {
+	if room == "" {
+		return false, errEmptyRoom
+	}
+	v, err := s.eval(ctx, markScript.Run, []string{s.key(room, "marks:"+set)}, 1, s.clock(), queue.MarkTTL(ttl).Milliseconds(), key)
+	if err != nil {
+		return false, fmt.Errorf("mark %q in set %q of room %q: %w", key, set, room, err)
+	}
+	return v[0] == 1, nil
+}
+
+// Unmark takes key out of the room's set.
+func (s *Store) Unmark(ctx context.Context, room, set, key string) (bool, error) {
+	if room == "" {
+		return false, errEmptyRoom
+	}
+	v, err := s.eval(ctx, unmarkScript.Run, []string{s.key(room, "marks:"+set)}, 1, s.clock(), key)
+	if err != nil {
+		return false, fmt.Errorf("unmark %q in set %q of room %q: %w", key, set, room, err)
+	}
+	return v[0] == 1, nil
+}
+
+// Marked returns the unexpired keys of the room's set.
+func (s *Store) Marked(ctx context.Context, room, set string) (map[string]time.Time, error) {
+	if room == "" {
+		return nil, errEmptyRoom
+	}
+	v, err := markedScript.Run(ctx, s.client, []string{s.key(room, "marks:"+set)}, s.clock()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("marks in set %q of room %q: %w: %w", set, room, queue.ErrUnavailable, err)
+	}
+	if len(v)%2 != 0 {
+		return nil, fmt.Errorf("marks in set %q of room %q: odd reply of %d values", set, room, len(v))
+	}
+	out := make(map[string]time.Time, len(v)/2)
+	for i := 0; i < len(v); i += 2 {
+		ms, err := strconv.ParseFloat(v[i+1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("marks in set %q of room %q: expiry %q: %w", set, room, v[i+1], err)
+		}
+		out[v[i]] = time.UnixMilli(int64(ms))
+	}
+	return out, nil
 }
 
 // throttleSpan is the longest a throttle's bucket may take to refill from

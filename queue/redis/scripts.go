@@ -315,3 +315,43 @@ tat = tat + interval
 redis.call('SET', KEYS[1], int(tat), 'PX', int(math.ceil((tat - now) / 1000) + 60000))
 return {1, 0}
 `)
+
+// The mark scripts keep one of a room's sets in KEYS[1], a sorted set of
+// keys scored by expiry (Unix ms on the scripts' clock). A mark expires at
+// its score: a score at or before now counts as gone. ARGV[1] is the clock.
+
+// markScript puts ARGV[3] in the set for ARGV[2] ms and returns {1} when it
+// was not there unexpired, {0} otherwise, keeping the later expiry. It drops
+// the expired marks first, and keeps the set a minute past its newest mark,
+// so that sets that go idle leave nothing behind.
+var markScript = goredis.NewScript(clockPrelude + `
+local now = clock()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local exp = now + tonumber(ARGV[2])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not old or exp > tonumber(old) then
+  redis.call('ZADD', KEYS[1], int(exp), ARGV[3])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], int(tonumber(last[2]) - now + 60000))
+if old then
+  return {0}
+end
+return {1}
+`)
+
+// unmarkScript takes ARGV[2] out of the set and returns {1} when it was
+// there unexpired.
+var unmarkScript = goredis.NewScript(clockPrelude + `
+local old = redis.call('ZSCORE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[2])
+if old and tonumber(old) > clock() then
+  return {1}
+end
+return {0}
+`)
+
+// markedScript returns the unexpired marks as key, expiry, key, expiry...
+var markedScript = goredis.NewScript(clockPrelude + `
+return redis.call('ZRANGE', KEYS[1], '(' .. int(clock()), '+inf', 'BYSCORE', 'WITHSCORES')
+`)
