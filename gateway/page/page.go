@@ -1,13 +1,15 @@
 // Package page renders the pages that the gateway serves itself: the queue
-// page that a visitor without a pass sees on a protected URL, and the
-// gateway's own error pages.
+// page that a visitor without a pass sees on a protected URL, the challenge
+// page that asks a suspicious visitor's browser to prove some work before it
+// joins the queue, and the gateway's own error pages.
 //
-// Every page is self-contained: one inline style and, on the queue page, one
-// inline script, with no request to the origin or to anyone else. The style
-// and the script are the same bytes for every visitor (the queue page's
-// script reads its figures from data-* attributes), so CSP can allow them by
-// hash and forbid everything else. Send CSP() as the Content-Security-Policy
-// header with every page of this package.
+// Every page is self-contained: one inline style and, on the queue and
+// challenge pages, one inline script, with no request to the origin or to
+// anyone else. The style and the scripts are the same bytes for every
+// visitor (the scripts read their figures from data-* attributes), so CSP
+// can allow them by hash and forbid everything else. Send CSP() as the
+// Content-Security-Policy header with the queue and error pages, and
+// ChallengeCSP() with the challenge page.
 //
 // The templates are parsed once, when the package is loaded; rendering only
 // executes them.
@@ -36,11 +38,11 @@ var assets embed.FS
 
 var pages = inlinepage.MustParse(assets, inlinepage.Spec{
 	Name: "page", Style: "assets/page.css", Script: "assets/queue.js",
-	Templates: []string{"assets/*.html"}, FormAction: "'none'",
+	Templates: []string{"assets/head.html", "assets/queue.html", "assets/error.html"}, FormAction: "'none'",
 })
 
-// CSP is the Content-Security-Policy header value to send with every page of
-// this package. It forbids everything but the pages' own inline script and
+// CSP is the Content-Security-Policy header value to send with the queue
+// and error pages. It forbids everything but the pages' own inline script and
 // style (allowed by their SHA-256 hashes, computed once from the exact bytes
 // the pages carry), status polls to the page's own origin (connect-src
 // 'self') and data: images; it also forbids <base>, form submissions and
@@ -125,24 +127,24 @@ type errorView struct {
 // RenderQueue writes the queue page for q to w. It writes nothing if the
 // page cannot be rendered.
 func RenderQueue(w io.Writer, q Queue) error {
-	return render(w, "queue.html", newQueueView(q))
+	return render(w, pages, "queue.html", newQueueView(q))
 }
 
 // RenderError writes the error page for e to w. It writes nothing if the
 // page cannot be rendered.
 func RenderError(w io.Writer, e Error) error {
-	return render(w, "error.html", newErrorView(e))
+	return render(w, pages, "error.html", newErrorView(e))
 }
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render executes a template into a buffer first, so that a failure never
 // leaves half a page on the wire, and the page goes out in one write.
-func render(w io.Writer, name string, data any) error {
+func render(w io.Writer, set *inlinepage.Set, name string, data any) error {
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer buffers.Put(buf)
-	if err := pages.Template.ExecuteTemplate(buf, name, data); err != nil {
+	if err := set.Template.ExecuteTemplate(buf, name, data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {

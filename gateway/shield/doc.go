@@ -1,5 +1,18 @@
-// Package shield holds the gateway's first line of defence: a per-client
-// rate limiter that runs before the queue and the proxy see a request.
+// Package shield holds the gateway's first line of defence, the parts that
+// run before the queue and the proxy see a request:
+//
+//   - a per-client rate [Limiter] (below);
+//   - the bot score: a [Scorer] keeps what it has seen of each address,
+//     network and visitor, and tells the [Reason]s a request shows, whose
+//     weights sum to its score from 0 to 100;
+//   - the proof-of-work [Challenge]: a SHA-256 puzzle bound to a room and a
+//     visitor, MACed by a [Challenger] so that any gateway with the same key
+//     checks it with one hash;
+//   - [Prefixes], the allow and deny lists.
+//
+// The gateway decides what a score means (its thresholds are per room) and
+// keeps what must be shared between instances, such as spent challenges,
+// in the queue store.
 //
 // A [Limiter] gives every client a token bucket: [Limit.PerMinute] tokens a
 // minute, up to [Limit.Burst] at once. A client is an address prefix, not an

@@ -31,6 +31,10 @@ type Spec struct {
 	Templates []string
 	// FormAction is the CSP form-action source: "'none'" or "'self'".
 	FormAction string
+	// Extra is more CSP directives, appended to the policy after "; ", e.g.
+	// "worker-src blob:" for a page that starts a worker from its own
+	// script. Empty (the default) adds nothing.
+	Extra string
 }
 
 // MustParse parses the set from fsys. The files are part of the binary, so a
@@ -50,13 +54,14 @@ func MustParse(fsys fs.FS, s Spec) *Set {
 		"style":  func() template.CSS { return style },
 		"script": func() template.JS { return script },
 	}).ParseFS(fsys, s.Templates...))
-	return &Set{
-		Template: t,
-		CSP: "default-src 'none'; " +
-			"script-src " + Hash(string(script)) + "; " +
-			"style-src " + Hash(string(style)) + "; " +
-			"connect-src 'self'; img-src data:; base-uri 'none'; form-action " + s.FormAction + "; frame-ancestors 'none'",
+	csp := "default-src 'none'; " +
+		"script-src " + Hash(string(script)) + "; " +
+		"style-src " + Hash(string(style)) + "; " +
+		"connect-src 'self'; img-src data:; base-uri 'none'; form-action " + s.FormAction + "; frame-ancestors 'none'"
+	if s.Extra != "" {
+		csp += "; " + s.Extra
 	}
+	return &Set{Template: t, CSP: csp}
 }
 
 // Hash is the CSP source expression that allows an inline element whose

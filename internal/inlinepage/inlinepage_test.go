@@ -42,3 +42,23 @@ func TestMustParse(t *testing.T) {
 		t.Errorf("Hash = %s", got)
 	}
 }
+
+func TestExtraDirectives(t *testing.T) {
+	fsys := fstest.MapFS{
+		"a.css":  {Data: []byte("p{}")},
+		"a.js":   {Data: []byte("0")},
+		"a.html": {Data: []byte(`{{define "a.html"}}<style>{{style}}</style><script>{{script}}</script>{{end}}`)},
+	}
+	spec := Spec{Name: "t", Style: "a.css", Script: "a.js", Templates: []string{"*.html"}, FormAction: "'none'"}
+	plain := MustParse(fsys, spec)
+	// Without Extra the policy is exactly what it always was.
+	want := "default-src 'none'; script-src " + Hash("0") + "; style-src " + Hash("p{}") +
+		"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	if plain.CSP != want {
+		t.Errorf("CSP without Extra = %q, want %q", plain.CSP, want)
+	}
+	spec.Extra = "worker-src blob:"
+	if got := MustParse(fsys, spec).CSP; got != want+"; worker-src blob:" {
+		t.Errorf("CSP with Extra = %q, want %q", got, want+"; worker-src blob:")
+	}
+}
