@@ -94,6 +94,9 @@ func TestDemo(t *testing.T) {
 	get := func(path string, accept string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Accept", accept)
+		// A browser's headers: the shield challenges HTTP libraries.
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+		req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

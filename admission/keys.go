@@ -2,6 +2,7 @@ package admission
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -105,6 +106,21 @@ func (k *KeySet) PublicKey(kid string) (ed25519.PublicKey, bool) {
 	}
 	pub, ok := k.keys[kid]
 	return pub, ok
+}
+
+// Secret derives a 32-byte secret for purpose from the signing key:
+// HMAC-SHA256 keyed with the key's seed over purpose. Every instance that
+// loads the same signing key derives the same secret, so a value one
+// instance MACs with it, another can check, with no key of its own to
+// distribute; and a secret for one purpose says nothing of the key or of
+// another purpose's secret. It returns nil for a verify-only set.
+func (k *KeySet) Secret(purpose string) []byte {
+	if k == nil || k.signing == nil {
+		return nil
+	}
+	m := hmac.New(sha256.New, k.signing.Seed())
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // MarshalPrivateKeyPEM encodes key as a PKCS #8 "PRIVATE KEY" PEM block, the

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -256,5 +257,21 @@ func TestLoadKeySetMissingFileIsNotExist(t *testing.T) {
 	_, err := LoadKeySet(filepath.Join(t.TempDir(), "absent.pem"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+	}
+}
+
+func TestSecret(t *testing.T) {
+	a, b := NewKeySet(testKey(1)), NewKeySet(testKey(1))
+	if s := a.Secret("challenge"); len(s) != 32 || !bytes.Equal(s, b.Secret("challenge")) {
+		t.Errorf("the same key derived %x and %x", s, b.Secret("challenge"))
+	}
+	if bytes.Equal(a.Secret("challenge"), a.Secret("other")) {
+		t.Error("two purposes derived the same secret")
+	}
+	if bytes.Equal(a.Secret("challenge"), NewKeySet(testKey(2)).Secret("challenge")) {
+		t.Error("two keys derived the same secret")
+	}
+	if s := NewKeySet(nil, publicOf(testKey(1))).Secret("challenge"); s != nil {
+		t.Errorf("a verify-only set derived %x", s)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
+	"github.com/usherhq/usher/gateway/shield"
 	"github.com/usherhq/usher/internal/adminauth"
 )
 
@@ -753,6 +754,9 @@ func (s *ShieldConfig) validate(key string, ps *config.Problems) {
 		if n.v < 1 {
 			ps.Add(key+"."+n.name, "must be at least 1")
 		}
+	}
+	if s.PassNetworks > shield.MaxPassNetworks {
+		ps.Add(key+".pass_networks", "must be at most %d", shield.MaxPassNetworks)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/gateway/admin"
+	"github.com/usherhq/usher/gateway/shield"
 	"github.com/usherhq/usher/internal/adminauth"
 	"github.com/usherhq/usher/queue"
 )
@@ -56,6 +57,9 @@ type Gateway struct {
 	metrics *metrics
 	admin   *admin.Server
 	access  *slog.Logger // nil unless the access log is on
+	// challenger makes and checks proof-of-work challenges with a secret
+	// derived from the signing key, so any instance checks another's.
+	challenger *shield.Challenger
 
 	// ctx carries store calls made for visitors; a fasthttp RequestCtx is
 	// not a context to hang them on. It ends when Run returns.
@@ -113,6 +117,11 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if cfg.Log.Access {
 		g.access = opts.Logger.With("log", "access")
 	}
+	ch, err := shield.NewChallenger(opts.Keys.Secret(challengeSecretPurpose))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.challenger = ch
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.streams, g.endStreams = context.WithCancel(g.ctx)
 	g.storeOK.Store(true)

@@ -14,6 +14,7 @@ import (
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/gateway/admin"
 	"github.com/usherhq/usher/gateway/page"
+	"github.com/usherhq/usher/gateway/shield"
 )
 
 // revokedSet is the store set that holds a room's revocations, as keys
@@ -188,6 +189,11 @@ func (m *metrics) decisionSeries(room string) *decisionSeries {
 		d.decisions[i] = m.shieldDecisions.WithLabelValues(room, name)
 	}
 	return d
+}
+
+// reason returns the series of one bot signal behind a decision.
+func (d *decisionSeries) reason(decision int, r shield.Reason) prometheus.Counter {
+	return d.reasons.WithLabelValues(d.room, decisionNames[decision], r.Name())
 }
 
 // count counts one decision and each of its reasons.

@@ -85,7 +85,7 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 			switch {
 			case rm.revoked.Load().has(c):
 				g.refuseRevoked(ctx, rm)
-			case g.allow(ctx, rm, limitAdmitted, cl):
+			case g.allow(ctx, rm, limitAdmitted, cl) && g.screenPass(ctx, rm, cl, c.Visitor):
 				g.forwardRoom(ctx, rm, pass)
 			}
 			return
@@ -147,7 +147,8 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 		return v, false
 	}
 	if v.claims.Seq == 0 {
-		if !g.allow(ctx, rm, limitJoin, cl) || !g.allowGlobalJoin(ctx, rm) {
+		hadTicket := len(ctx.Request.Header.Cookie(rm.ticketName)) > 0
+		if !g.allow(ctx, rm, limitJoin, cl) || !g.screenJoin(ctx, rm, cl, hadTicket) || !g.allowGlobalJoin(ctx, rm) {
 			return v, false
 		}
 		return g.join(ctx, rm)
@@ -177,6 +178,11 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 
 // join gives a visitor without a ticket a new place and a ticket cookie.
 func (g *Gateway) join(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
+	return g.joinAs(ctx, rm, admission.NewVisitorID())
+}
+
+// joinAs gives the visitor id a new place and a ticket cookie.
+func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor, bool) {
 	pl, err := rm.adm.Join(g.ctx)
 	if err != nil {
 		g.storeFailed(ctx, err)
@@ -186,7 +192,7 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
 	v := visitor{claims: admission.Claims{
 		Kind:     admission.KindTicket,
 		Room:     rm.id,
-		Visitor:  admission.NewVisitorID(),
+		Visitor:  id,
 		Seq:      pl.Seq,
 		IssuedAt: now,
 		Expires:  now.Add(time.Duration(g.cfg.Tokens.TicketTTL)),

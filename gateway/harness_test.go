@@ -242,6 +242,9 @@ func newKeys(t testing.TB) *admission.KeySet {
 	return admission.NewKeySet(k)
 }
 
+// browserUA is the User-Agent of the test browsers: a phone's Chrome.
+const browserUA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+
 // browser is one visitor's browser: a cookie jar shared by all its tabs.
 type browser struct {
 	t      *testing.T
@@ -280,6 +283,10 @@ func (b *browser) get(url string, header ...string) (*http.Response, string) {
 		b.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	// A browser's headers, so that the bot score has nothing to hold
+	// against a fan; tests of the score send others.
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

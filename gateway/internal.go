@@ -15,6 +15,8 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 	case "status":
 		g.serveStatus(ctx)
 		return routeStatus
+	case "challenge":
+		g.serveChallenge(ctx)
 	case "jwks.json":
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
 		ctx.SetContentType("application/json")
@@ -98,6 +100,9 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
+	if !g.screenPoll(ctx, rm, cl, v.claims.Visitor, v.wait.PollAfter) {
+		return
+	}
 	if v.wait.Offered {
 		claim, err := rm.adm.Claim(g.ctx, v.claims.Seq)
 		switch {

@@ -42,6 +42,7 @@ type metrics struct {
 	rateLimited      *prometheus.CounterVec
 	shieldDecisions  *prometheus.CounterVec
 	shieldReasons    *prometheus.CounterVec
+	challenges       *prometheus.CounterVec
 
 	fans     [routeCount]routeSeries
 	upstream [600]atomic.Pointer[prometheus.Counter]
@@ -77,7 +78,10 @@ func newMetrics() *metrics {
 	m.shieldReasons = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usher_shield_reasons_total", Help: "Reasons behind shield decisions, by room, decision and reason (a bot signal, deny_list, allow_list or revoked); a decision counts once for each of its reasons.",
 	}, []string{"room", "decision", "reason"})
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited, m.shieldDecisions, m.shieldReasons)
+	m.challenges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_shield_challenges_total", Help: "Proof-of-work challenges, by room and result (issued, solved, invalid, expired, reused, mismatch, unsolved).",
+	}, []string{"room", "result"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamRequests, m.upstreamDuration, m.rateLimited, m.shieldDecisions, m.shieldReasons, m.challenges)
 	for i, name := range routeNames {
 		m.fans[i].duration = m.duration.WithLabelValues("fans", name)
 	}

@@ -46,6 +46,14 @@ type room struct {
 	allow, deny *shield.Prefixes
 	revoked     atomic.Pointer[revocations]
 	decisions   *decisionSeries
+
+	// shield is the room's bot defence as configured; scorer holds its
+	// per-client state, kept across a reload that leaves the scorer's
+	// settings alone.
+	shield       ShieldConfig
+	scorer       *shield.Scorer
+	challenges   map[string]prometheus.Counter // by result
+	challengeURL string
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev
@@ -63,6 +71,18 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 		allow:      shield.NewPrefixes(rc.allow),
 		deny:       shield.NewPrefixes(rc.deny),
 		decisions:  m.decisionSeries(adm.ID()),
+
+		shield:       rc.Shield,
+		challenges:   make(map[string]prometheus.Counter, len(challengeResults)),
+		challengeURL: "/_usher/challenge?room=" + url.QueryEscape(adm.ID()),
+	}
+	if prev != nil && scorerConfig(prev.shield) == scorerConfig(rc.Shield) {
+		rm.scorer = prev.scorer
+	} else {
+		rm.scorer = shield.NewScorer(scorerConfig(rc.Shield))
+	}
+	for _, r := range challengeResults {
+		rm.challenges[r] = m.challenges.WithLabelValues(rm.id, r)
 	}
 	if prev != nil {
 		rm.revoked.Store(prev.revoked.Load())
@@ -84,8 +104,9 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 	return rm
 }
 
-// sweep forgets the room's idle client buckets.
+// sweep forgets the room's idle client buckets and scorer state.
 func (rm *room) sweep(now time.Time) {
+	rm.scorer.Sweep(now)
 	for _, l := range rm.limiters {
 		if l != nil {
 			l.Sweep(now)

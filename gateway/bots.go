@@ -1,0 +1,365 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/gateway/page"
+	"github.com/usherhq/usher/gateway/shield"
+)
+
+// challengeSecretPurpose names the secret, derived from the signing key,
+// that MACs challenges; every instance with the same key derives it.
+const challengeSecretPurpose = "usher proof-of-work challenge v1"
+
+// spentSet is the store set of solved challenges' ids, which makes each
+// solution work once across every instance.
+const spentSet = "spent"
+
+// powCookiePrefix starts the name of the cookie that binds one challenge
+// to the browser it was given to: usher_pow_<challenge id>, holding a
+// secret whose hash is the challenge's visitor. A cookie per challenge, so
+// that tabs solving challenges side by side never overwrite each other's.
+const powCookiePrefix = "usher_pow_"
+
+// Outcomes of challenges, as the result label of
+// usher_shield_challenges_total names them.
+var challengeResults = []string{"issued", "solved", "invalid", "expired", "reused", "mismatch", "unsolved"}
+
+// shieldRequest is what the scorer reads of a request.
+func shieldRequest(ctx *fasthttp.RequestCtx, cl client) shield.Request {
+	h := &ctx.Request.Header
+	return shield.Request{
+		Addr:           cl.addr,
+		UserAgent:      h.UserAgent(),
+		AcceptLanguage: h.Peek("Accept-Language"),
+		SecCHUA:        h.Peek("Sec-CH-UA"),
+	}
+}
+
+// scorerConfig is the scorer a room's shield settings make.
+func scorerConfig(s ShieldConfig) shield.ScorerConfig {
+	return shield.ScorerConfig{
+		JoinsPerMinute:       s.JoinsPerMinute,
+		SubnetJoinsPerMinute: s.SubnetJoinsPerMinute,
+		CookielessJoins:      s.CookielessJoins,
+		PassNetworks:         s.PassNetworks,
+		FailedChallenges:     s.FailedChallenges,
+		MaxClients:           scorerMaxClients,
+	}
+}
+
+// scorerMaxClients bounds each of a room's scorer tables. A table entry
+// costs about 55 bytes, so a room's scorer takes at most about 80 MB under a
+// flood of distinct addresses and visitors; past the bound it forgets the
+// least recently seen, which errs on the side of the client.
+const scorerMaxClients = 200_000
+
+// decide counts a scored decision and logs a sample of those that are not
+// plain.
+func (g *Gateway) decide(rm *room, decision int, reasons shield.Reason, on string, cl client) {
+	rm.decisions.decisions[decision].Inc()
+	if reasons == 0 {
+		return
+	}
+	for _, r := range shield.AllReasons {
+		if reasons&r != 0 {
+			rm.decisions.reason(decision, r).Inc()
+		}
+	}
+	if s := rm.shield.LogSample; s > 0 && (s >= 1 || rand.Float64() < s) {
+		g.log.Info("shield decision", "room", rm.id, "decision", decisionNames[decision], "score", reasons.Score(),
+			"reasons", reasons.String(), "on", on, "client", cl.addr.String())
+	}
+}
+
+// screenJoin scores a request about to take a new place in line. A score
+// at the room's block_at is refused with 403, one at challenge_at gets a
+// challenge to solve first; both answers are written here, and false
+// returned. hadTicket says whether the request carried a ticket cookie at
+// all.
+func (g *Gateway) screenJoin(ctx *fasthttp.RequestCtx, rm *room, cl client, hadTicket bool) bool {
+	if cl.trusted {
+		rm.decisions.count(decideAllow, reasonAllowList)
+		return true
+	}
+	reasons := rm.scorer.Join(shieldRequest(ctx, cl), hadTicket, g.now())
+	score := reasons.Score()
+	switch s := rm.shield; {
+	case s.BlockAt > 0 && score >= s.BlockAt:
+		g.decide(rm, decideBlock, reasons, "join", cl)
+		refuseBot(ctx)
+		return false
+	case s.ChallengeAt > 0 && score >= s.ChallengeAt:
+		g.decide(rm, decideChallenge, reasons, "join", cl)
+		g.answerChallenge(ctx, rm, score, fasthttp.StatusOK)
+		return false
+	}
+	g.decide(rm, decideAllow, reasons, "join", cl)
+	return true
+}
+
+// screenPoll scores a status poll of a visitor in line, and refuses it
+// with 403 at the room's block_at; pollAfter is the interval the visitor
+// is told now, never more than the one it was told before, since places
+// only move forward.
+func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, visitor string, pollAfter time.Duration) bool {
+	if cl.trusted {
+		return true
+	}
+	reasons := rm.scorer.Poll(shieldRequest(ctx, cl), visitor, pollAfter, g.now())
+	if s := rm.shield; s.BlockAt > 0 && reasons.Score() >= s.BlockAt {
+		g.decide(rm, decideBlock, reasons, "status", cl)
+		refuseBot(ctx)
+		return false
+	}
+	g.decide(rm, decideAllow, reasons, "status", cl)
+	return true
+}
+
+// screenPass records where a pass is used from and refuses it with 403
+// once it has been used from more networks than a fan's devices give
+// (pass_networks): a pass handed around is blocked for every holder, as
+// there is no telling the fan from the copies. Passes cannot be challenged
+// mid-request, so the lower of the room's thresholds decides.
+func (g *Gateway) screenPass(ctx *fasthttp.RequestCtx, rm *room, cl client, visitor string) bool {
+	if cl.trusted {
+		return true
+	}
+	reasons := rm.scorer.Pass(shieldRequest(ctx, cl), visitor, g.now())
+	if reasons == 0 {
+		return true
+	}
+	at := rm.shield.ChallengeAt
+	if at == 0 || (rm.shield.BlockAt > 0 && rm.shield.BlockAt < at) {
+		at = rm.shield.BlockAt
+	}
+	if at > 0 && reasons.Score() >= at {
+		g.decide(rm, decideBlock, reasons, "pass", cl)
+		writeError(ctx, page.Error{
+			Status:  fasthttp.StatusForbidden,
+			Title:   "This pass is in use elsewhere",
+			Message: "This pass has been used from more places than one fan's devices. Passes are personal; if you think this is a mistake, contact the organiser.",
+		})
+		return false
+	}
+	g.decide(rm, decideAllow, reasons, "pass", cl)
+	return true
+}
+
+// refuseBot answers a request whose bot score reached the room's block_at.
+func refuseBot(ctx *fasthttp.RequestCtx) {
+	writeError(ctx, page.Error{
+		Status:  fasthttp.StatusForbidden,
+		Title:   "Automated traffic refused",
+		Message: "This request looks automated, so it cannot take a place in line. If you are a fan, open this page in an ordinary browser.",
+	})
+}
+
+// challengeBits is the difficulty for a score at or past the room's
+// challenge_at: challenge_bits there, rising evenly to challenge_bits_max
+// at 100.
+func challengeBits(s ShieldConfig, score int) int {
+	span := 100 - s.ChallengeAt
+	if span <= 0 || score <= s.ChallengeAt {
+		return s.ChallengeBits
+	}
+	return s.ChallengeBits + (min(score, 100)-s.ChallengeAt)*(s.ChallengeBitsMax-s.ChallengeBits)/span
+}
+
+// powVisitor is the visitor a challenge is bound to: derived from a secret
+// that only the browser's HttpOnly cookie holds, so that a third party who
+// sees the challenge and its solution cannot present them as its own.
+func powVisitor(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// challengeJSON is a challenge as JSON clients and the challenge page read
+// it.
+type challengeJSON struct {
+	Token     string `json:"token"`
+	ID        string `json:"id"`
+	Bits      int    `json:"bits"`
+	Algorithm string `json:"algorithm"`
+	Submit    string `json:"submit"`
+	ExpiresIn int64  `json:"expires_in"`
+}
+
+// challengeAnswer is the JSON body that carries a challenge.
+type challengeAnswer struct {
+	Error     string        `json:"error"`
+	Status    int           `json:"status"`
+	Room      string        `json:"room"`
+	Challenge challengeJSON `json:"challenge"`
+}
+
+// answerChallenge gives the visitor a new challenge for a score: the
+// challenge page (with status, 200 for a join), or to clients that ask for
+// JSON 429 with the challenge in the body. It sets the cookie that binds
+// the challenge to this browser.
+func (g *Gateway) answerChallenge(ctx *fasthttp.RequestCtx, rm *room, score, status int) {
+	secret := admission.NewVisitorID()
+	ttl := time.Duration(rm.shield.ChallengeTTL)
+	ch := shield.NewChallenge(rm.id, powVisitor([]byte(secret)), challengeBits(rm.shield, score), g.now().Add(ttl))
+	token := g.challenger.Token(ch)
+	rm.challenges["issued"].Inc()
+
+	c := fasthttp.AcquireCookie()
+	c.SetKey(powCookiePrefix + ch.ID)
+	c.SetValue(secret)
+	c.SetPath("/_usher/challenge")
+	c.SetMaxAge(int(ttl / time.Second))
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	c.SetSecure(!g.cfg.PlainHTTP)
+	ctx.Response.Header.SetCookie(c)
+	fasthttp.ReleaseCookie(c)
+
+	h := &ctx.Response.Header
+	h.Set("Cache-Control", "no-store")
+	if wantsJSON(ctx) {
+		if status == fasthttp.StatusOK {
+			status = fasthttp.StatusTooManyRequests
+		}
+		h.Set("Retry-After", "1")
+		ctx.SetStatusCode(status)
+		ctx.SetContentType("application/json")
+		b, _ := json.Marshal(challengeAnswer{
+			Error: "solve the challenge first", Status: status, Room: rm.id,
+			Challenge: challengeJSON{Token: token, ID: ch.ID, Bits: ch.Bits, Algorithm: "sha256-leading-zero-bits",
+				Submit: rm.challengeURL, ExpiresIn: int64(ttl / time.Second)},
+		})
+		ctx.SetBody(append(b, '\n'))
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", page.ChallengeCSP())
+	err := page.RenderChallenge(ctx, page.Challenge{
+		Room: rm.id, Title: rm.adm.Name(), Token: token, ID: ch.ID, Bits: ch.Bits, SubmitURL: rm.challengeURL,
+	})
+	if err != nil {
+		g.internalError(ctx, "render challenge page", err)
+	}
+}
+
+// serveChallenge takes a solved challenge: POST /_usher/challenge?room=R
+// with the form fields token and nonce. A good solution, presented by the
+// browser the challenge was given to, for the first time and before it
+// expires, gives the browser its place in line (the ticket cookie) and
+// answers the status JSON. Anything else is 403 with a fresh challenge in
+// the body, and counts against the client as a failed challenge.
+func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		writeError(ctx, page.Error{Status: fasthttp.StatusMethodNotAllowed, Title: "Method not allowed", Message: "Solutions are sent with POST."})
+		return
+	}
+	rm := g.routing.Load().rooms[string(ctx.QueryArgs().Peek("room"))]
+	if rm == nil {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
+		return
+	}
+	cl := g.client(ctx)
+	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
+		return
+	}
+	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
+		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
+			// A place already (another tab solved first): nothing to
+			// spend; the page reloads into the queue.
+			if rm.revoked.Load().has(c) {
+				g.refuseRevoked(ctx, rm)
+				return
+			}
+			ctx.SetContentType("application/json")
+			writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
+			return
+		}
+	}
+	args := ctx.PostArgs()
+	token, nonce := string(args.Peek("token")), string(args.Peek("nonce"))
+	now := g.now()
+	ch, err := g.challenger.Parse(token, now)
+	if err == nil {
+		secret := ctx.Request.Header.Cookie(powCookiePrefix + ch.ID)
+		visitor := ""
+		if len(secret) > 0 {
+			visitor = powVisitor(secret)
+		}
+		ch, err = g.challenger.Verify(token, nonce, rm.id, visitor, now)
+	}
+	if err != nil {
+		g.challengeFailed(ctx, rm, cl, err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
+	first, err := g.store.Mark(sctx, rm.id, spentSet, ch.ID, time.Until(ch.Expires)+time.Minute)
+	cancel()
+	if err != nil {
+		g.storeFailed(ctx, err)
+		return
+	}
+	if !first {
+		g.challengeFailed(ctx, rm, cl, errChallengeReused)
+		return
+	}
+	rm.challenges["solved"].Inc()
+	// The solution is spent: its cookie goes, whatever happens next.
+	ctx.Response.Header.DelClientCookie(powCookiePrefix + ch.ID)
+	if !g.allowGlobalJoin(ctx, rm) {
+		return
+	}
+	v, ok := g.joinAs(ctx, rm, ch.Visitor)
+	if !ok {
+		return
+	}
+	g.setCookies(ctx, rm, v)
+	ctx.SetContentType("application/json")
+	writeStatus(ctx, rm, v.wait, true, v.pass != "")
+}
+
+// errChallengeReused is a solution presented a second time.
+var errChallengeReused = errors.New("challenge already used")
+
+// challengeFailed answers a bad solution with 403 and a fresh challenge,
+// counting it against the client.
+func (g *Gateway) challengeFailed(ctx *fasthttp.RequestCtx, rm *room, cl client, err error) {
+	result := "invalid"
+	switch {
+	case errors.Is(err, shield.ErrChallengeExpired):
+		result = "expired"
+	case errors.Is(err, errChallengeReused):
+		result = "reused"
+	case errors.Is(err, shield.ErrChallengeMismatch):
+		result = "mismatch"
+	case errors.Is(err, shield.ErrChallengeUnsolved):
+		result = "unsolved"
+	}
+	rm.challenges[result].Inc()
+	if result != "expired" {
+		rm.scorer.FailedChallenge(cl.addr, g.now())
+	}
+	// The page asked for JSON; a fresh challenge lets it start again. Its
+	// difficulty follows the client's score now, failures included.
+	ctx.Request.Header.Set("Accept", "application/json")
+	now := shield.HeaderReasons(shieldRequest(ctx, cl))
+	if rm.scorer.Failures(cl.addr, g.now()) {
+		now |= shield.ReasonFailedChallenges
+	}
+	score := max(rm.shield.ChallengeAt, now.Score())
+	g.answerChallenge(ctx, rm, score, fasthttp.StatusForbidden)
+	g.log.Debug("challenge refused", "room", rm.id, "result", result, "err", err)
+}
