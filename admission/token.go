@@ -47,6 +47,11 @@ type Claims struct {
 	// Account is the visitor's account (the uid claim); empty unless the room
 	// needs a login.
 	Account string
+	// Gen is a ticket's generation (the gen claim): each status answer
+	// carries a ticket one generation on and retires the one before, so a
+	// copy shows itself by its age. 0 for passes, and for tickets made
+	// before tickets rotated.
+	Gen int64
 	// IssuedAt is when the token was signed.
 	IssuedAt time.Time
 	// Expires is when the token stops being valid.
@@ -168,6 +173,7 @@ type wireClaims struct {
 	Visitor  string           `json:"sub"`
 	Seq      int64            `json:"seq"`
 	Account  string           `json:"uid,omitempty"`
+	Gen      int64            `json:"gen,omitempty"`
 	IssuedAt *jwt.NumericDate `json:"iat"`
 	Expires  *jwt.NumericDate `json:"exp"`
 }
@@ -200,6 +206,7 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 		Visitor:  c.Visitor,
 		Seq:      c.Seq,
 		Account:  c.Account,
+		Gen:      c.Gen,
 		IssuedAt: jwt.NewNumericDate(c.IssuedAt),
 		Expires:  jwt.NewNumericDate(c.Expires),
 	})
@@ -352,6 +359,7 @@ func (t *Tokens) parse(token string) (Claims, string, error) {
 		Visitor:  w.Visitor,
 		Seq:      w.Seq,
 		Account:  w.Account,
+		Gen:      w.Gen,
 		IssuedAt: w.IssuedAt.UTC(),
 		Expires:  w.Expires.UTC(),
 	}, kid, nil

@@ -202,31 +202,45 @@ type challengeAnswer struct {
 	Challenge challengeJSON `json:"challenge"`
 }
 
-// answerChallenge gives the visitor a new challenge for a score: the
-// challenge page (with status, 200 for a join), or to clients that ask for
-// JSON 429 with the challenge in the body. It sets the cookie that binds
-// the challenge to this browser.
+// answerChallenge gives a visitor about to join a new challenge for a
+// score: the challenge page (with status, 200 for a join), or to clients
+// that ask for JSON 429 with the challenge in the body. It sets the cookie
+// that binds the challenge to this browser.
 func (g *Gateway) answerChallenge(ctx *fasthttp.RequestCtx, rm *room, score, status int) {
-	secret := admission.NewVisitorID()
+	g.answerChallengeFor(ctx, rm, score, status, "", wantsJSON(ctx))
+}
+
+// answerChallengeFor is answerChallenge for a visitor who holds a ticket
+// (visitor is its id), which the challenge is bound to instead of a cookie,
+// or "" for a visitor about to join; asJSON answers JSON whatever the
+// request accepts, as usher's own JSON endpoints do.
+func (g *Gateway) answerChallengeFor(ctx *fasthttp.RequestCtx, rm *room, score, status int, visitor string, asJSON bool) {
 	ttl := time.Duration(rm.shield.ChallengeTTL)
-	ch := shield.NewChallenge(rm.id, powVisitor([]byte(secret)), challengeBits(rm.shield, score), g.now().Add(ttl))
+	secret := ""
+	if visitor == "" {
+		secret = admission.NewVisitorID()
+		visitor = powVisitor([]byte(secret))
+	}
+	ch := shield.NewChallenge(rm.id, visitor, challengeBits(rm.shield, score), g.now().Add(ttl))
 	token := g.challenger.Token(ch)
 	rm.challenges["issued"].Inc()
 
-	c := fasthttp.AcquireCookie()
-	c.SetKey(powCookiePrefix + ch.ID)
-	c.SetValue(secret)
-	c.SetPath("/_usher/challenge")
-	c.SetMaxAge(int(ttl / time.Second))
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetSecure(!g.cfg.PlainHTTP)
-	ctx.Response.Header.SetCookie(c)
-	fasthttp.ReleaseCookie(c)
+	if secret != "" {
+		c := fasthttp.AcquireCookie()
+		c.SetKey(powCookiePrefix + ch.ID)
+		c.SetValue(secret)
+		c.SetPath("/_usher/challenge")
+		c.SetMaxAge(int(ttl / time.Second))
+		c.SetHTTPOnly(true)
+		c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+		c.SetSecure(!g.cfg.PlainHTTP)
+		ctx.Response.Header.SetCookie(c)
+		fasthttp.ReleaseCookie(c)
+	}
 
 	h := &ctx.Response.Header
 	h.Set("Cache-Control", "no-store")
-	if wantsJSON(ctx) {
+	if asJSON {
 		if status == fasthttp.StatusOK {
 			status = fasthttp.StatusTooManyRequests
 		}
@@ -276,22 +290,34 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
 		return
 	}
+	args := ctx.PostArgs()
+	token, nonce := string(args.Peek("token")), string(args.Peek("nonce"))
+	now := g.now()
 	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
 		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
-			// A place already (another tab solved first): nothing to
-			// spend; the page reloads into the queue.
 			if rm.revoked.Load().has(c) {
 				g.refuseRevoked(ctx, rm)
 				return
 			}
-			ctx.SetContentType("application/json")
-			writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
+			// A challenge bound to this ticket's visitor proves the fan
+			// again after a copy was seen; any other (a tab that joined
+			// while another solved) spends nothing: the page reloads into
+			// the queue.
+			ch, err := g.challenger.Verify(token, nonce, rm.id, c.Visitor, now)
+			switch {
+			case err == nil:
+				if g.spend(ctx, rm, cl, ch, c.Visitor) {
+					g.reprove(ctx, rm, c)
+				}
+			case errors.Is(err, shield.ErrChallengeMismatch):
+				ctx.SetContentType("application/json")
+				writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
+			default:
+				g.challengeFailed(ctx, rm, cl, c.Visitor, err)
+			}
 			return
 		}
 	}
-	args := ctx.PostArgs()
-	token, nonce := string(args.Peek("token")), string(args.Peek("nonce"))
-	now := g.now()
 	ch, err := g.challenger.Parse(token, now)
 	if err == nil {
 		secret := ctx.Request.Header.Cookie(powCookiePrefix + ch.ID)
@@ -302,21 +328,12 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 		ch, err = g.challenger.Verify(token, nonce, rm.id, visitor, now)
 	}
 	if err != nil {
-		g.challengeFailed(ctx, rm, cl, err)
+		g.challengeFailed(ctx, rm, cl, "", err)
 		return
 	}
-	sctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
-	first, err := g.store.Mark(sctx, rm.id, spentSet, ch.ID, time.Until(ch.Expires)+time.Minute)
-	cancel()
-	if err != nil {
-		g.storeFailed(ctx, err)
+	if !g.spend(ctx, rm, cl, ch, "") {
 		return
 	}
-	if !first {
-		g.challengeFailed(ctx, rm, cl, errChallengeReused)
-		return
-	}
-	rm.challenges["solved"].Inc()
 	// The solution is spent: its cookie goes, whatever happens next.
 	ctx.Response.Header.DelClientCookie(powCookiePrefix + ch.ID)
 	if !g.allowGlobalJoin(ctx, rm) {
@@ -331,12 +348,32 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 	writeStatus(ctx, rm, v.wait, true, v.pass != "")
 }
 
+// spend marks a verified challenge used, in the queue store so that it
+// works once across every instance. It answers itself, and returns false,
+// when the challenge was used already or the store does not answer.
+func (g *Gateway) spend(ctx *fasthttp.RequestCtx, rm *room, cl client, ch shield.Challenge, visitor string) bool {
+	sctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
+	first, err := g.store.Mark(sctx, rm.id, spentSet, ch.ID, ch.Expires.Sub(g.now())+time.Minute)
+	cancel()
+	if err != nil {
+		g.storeFailed(ctx, err)
+		return false
+	}
+	if !first {
+		g.challengeFailed(ctx, rm, cl, visitor, errChallengeReused)
+		return false
+	}
+	rm.challenges["solved"].Inc()
+	return true
+}
+
 // errChallengeReused is a solution presented a second time.
 var errChallengeReused = errors.New("challenge already used")
 
 // challengeFailed answers a bad solution with 403 and a fresh challenge,
-// counting it against the client.
-func (g *Gateway) challengeFailed(ctx *fasthttp.RequestCtx, rm *room, cl client, err error) {
+// bound like the one that failed (to the visitor of a ticket, or "" for a
+// newcomer), counting it against the client.
+func (g *Gateway) challengeFailed(ctx *fasthttp.RequestCtx, rm *room, cl client, visitor string, err error) {
 	result := "invalid"
 	switch {
 	case errors.Is(err, shield.ErrChallengeExpired):
@@ -352,14 +389,13 @@ func (g *Gateway) challengeFailed(ctx *fasthttp.RequestCtx, rm *room, cl client,
 	if result != "expired" {
 		rm.scorer.FailedChallenge(cl.addr, g.now())
 	}
-	// The page asked for JSON; a fresh challenge lets it start again. Its
-	// difficulty follows the client's score now, failures included.
-	ctx.Request.Header.Set("Accept", "application/json")
+	// A fresh challenge lets the page start again. Its difficulty follows
+	// the client's score now, failures included.
 	now := shield.HeaderReasons(shieldRequest(ctx, cl))
 	if rm.scorer.Failures(cl.addr, g.now()) {
 		now |= shield.ReasonFailedChallenges
 	}
 	score := max(rm.shield.ChallengeAt, now.Score())
-	g.answerChallenge(ctx, rm, score, fasthttp.StatusForbidden)
+	g.answerChallengeFor(ctx, rm, score, fasthttp.StatusForbidden, visitor, true)
 	g.log.Debug("challenge refused", "room", rm.id, "result", result, "err", err)
 }

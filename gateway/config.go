@@ -286,6 +286,12 @@ type ShieldConfig struct {
 	// FailedChallenges is how many failed challenges one address may send
 	// within ten minutes before it counts as a signal. Default 3.
 	FailedChallenges int `yaml:"failed_challenges"`
+	// RotateTickets gives a fresh ticket with every status answer and
+	// queue page and retires the one before, so that a copied ticket shows
+	// itself on its second use: both copies then must prove themselves
+	// with a challenge, and the first to solve keeps the place. Costs one
+	// queue store call per status poll. Default true.
+	RotateTickets bool `yaml:"rotate_tickets"`
 }
 
 // DefaultShield returns a room's default bot defence.
@@ -294,6 +300,7 @@ func DefaultShield() ShieldConfig {
 		ChallengeAt: 40, BlockAt: 90, ChallengeBits: 16, ChallengeBitsMax: 22,
 		ChallengeTTL: config.Duration(5 * time.Minute), LogSample: 0.01,
 		JoinsPerMinute: 10, SubnetJoinsPerMinute: 120, CookielessJoins: 3, PassNetworks: 3, FailedChallenges: 3,
+		RotateTickets: true,
 	}
 }
 

@@ -154,6 +154,9 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 		return g.join(ctx, rm)
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
+	if !g.rotate(ctx, rm, &v, cl, fasthttp.StatusOK, wantsJSON(ctx)) {
+		return v, false
+	}
 	if !v.wait.Offered {
 		return v, true
 	}

@@ -100,7 +100,8 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
-	if !g.screenPoll(ctx, rm, cl, v.claims.Visitor, v.wait.PollAfter) {
+	if !g.screenPoll(ctx, rm, cl, v.claims.Visitor, v.wait.PollAfter) ||
+		!g.rotate(ctx, rm, &v, cl, fasthttp.StatusTooManyRequests, true) {
 		return
 	}
 	if v.wait.Offered {
@@ -126,5 +127,6 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 			v.wait = admission.Wait{Position: 1, ETAKnown: true, PollAfter: rm.adm.Policy().PollMin}
 		}
 	}
+	g.setCookies(ctx, rm, v)
 	writeStatus(ctx, rm, v.wait, true, false)
 }

@@ -192,6 +192,22 @@ type Store interface {
 	// Marked returns the unexpired keys of the room's set, each with the
 	// store's time at which it expires, in no order.
 	Marked(ctx context.Context, room, set string) (map[string]time.Time, error)
+	// Rotate records that a visitor presented its ticket of generation gen,
+	// and answers the generation of the ticket to give back, or that the
+	// ticket was retired already and so must be a copy. For a visitor whose
+	// newest ticket has generation cur, issued at a time at:
+	//   - no state (first use, or expired after lim.TTL), or gen > cur (the
+	//     state was lost): the next ticket is gen+1;
+	//   - flagged: Copied;
+	//   - gen == cur: the next is cur+1;
+	//   - gen == cur-1 within lim.Grace of at, and no grace used within
+	//     lim.Cooldown: the next is cur again (the grace is used);
+	//   - anything else: the visitor is flagged, Copied.
+	Rotate(ctx context.Context, room, visitor string, gen int64, lim RotateLimits) (Rotation, error)
+	// Reprove clears a visitor's copy flag, once the fan has proved
+	// itself again, and starts a generation that retires every ticket
+	// before it at once, with no grace. It returns that generation.
+	Reprove(ctx context.Context, room, visitor string, lim RotateLimits) (int64, error)
 	// LoadPolicy returns the room's saved policy, or ErrNotFound.
 	LoadPolicy(ctx context.Context, room string) (Policy, error)
 	// SavePolicy replaces the room's policy (Data and ConfigHash of p) if
@@ -227,4 +243,32 @@ func MarkTTL(ttl time.Duration) time.Duration {
 		return time.Millisecond
 	}
 	return (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// RotateLimits tune ticket rotation.
+type RotateLimits struct {
+	// Grace is how long after a rotation the ticket it retired is still
+	// honoured, so that two tabs of one browser whose polls cross get the
+	// same answer rather than a copy flag. A few seconds: a request's
+	// round trip.
+	Grace time.Duration
+	// Cooldown is how long after honouring a retired ticket the next such
+	// grace waits, so that a copy polled in lockstep with the fan's tab
+	// cannot pass for a second tab for ever.
+	Cooldown time.Duration
+	// TTL is how long a visitor's rotation state lives after its last use:
+	// the life of a ticket.
+	TTL time.Duration
+}
+
+// Rotation is the answer of Store.Rotate.
+type Rotation struct {
+	// Gen is the generation the visitor's next ticket carries; 0 when
+	// Copied.
+	Gen int64
+	// Copied is true when the ticket was retired already (older than the
+	// one before the newest, or the one before outside the grace) or the
+	// visitor is flagged from an earlier copy: every ticket of the visitor
+	// is refused until Reprove.
+	Copied bool
 }

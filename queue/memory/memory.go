@@ -302,6 +302,70 @@ func (s *Store) Marked(ctx context.Context, id, set string) (map[string]time.Tim
 	return out, nil
 }
 
+// Rotate applies the rotation rules of queue.Store to the visitor's state.
+func (s *Store) Rotate(ctx context.Context, id, visitor string, gen int64, lim queue.RotateLimits) (queue.Rotation, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Rotation{}, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.now().UnixMilli()
+	st := r.rotations.get(visitor, now)
+	defer func() { st.expires = now + lim.TTL.Milliseconds() }()
+	switch {
+	case st.cur == 0 || gen > st.cur:
+		*st = rotation{cur: gen + 1, at: now}
+	case st.flagged:
+		return queue.Rotation{Copied: true}, nil
+	case gen == st.cur:
+		st.cur, st.at = st.cur+1, now
+	case gen == st.cur-1 && now-st.at <= lim.Grace.Milliseconds() &&
+		(st.graceAt == 0 || now-st.graceAt >= lim.Cooldown.Milliseconds()):
+		st.graceAt = now
+	default:
+		st.flagged = true
+		return queue.Rotation{Copied: true}, nil
+	}
+	return queue.Rotation{Gen: st.cur}, nil
+}
+
+// Reprove clears the visitor's flag and starts a generation with no grace.
+func (s *Store) Reprove(ctx context.Context, id, visitor string, lim queue.RotateLimits) (int64, error) {
+	if err := check(ctx, id); err != nil {
+		return 0, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.now().UnixMilli()
+	st := r.rotations.get(visitor, now)
+	*st = rotation{cur: st.cur + 1, expires: now + lim.TTL.Milliseconds()}
+	return st.cur, nil
+}
+
+// get returns the visitor's unexpired state, a zero one if there is none,
+// dropping expired states now and then.
+func (rs *rotations) get(visitor string, now int64) *rotation {
+	if rs.byVisitor == nil {
+		rs.byVisitor = make(map[string]*rotation)
+	}
+	if len(rs.byVisitor) >= rs.pruneAt {
+		for v, st := range rs.byVisitor {
+			if st.expires <= now {
+				delete(rs.byVisitor, v)
+			}
+		}
+		rs.pruneAt = max(64, 2*len(rs.byVisitor))
+	}
+	st := rs.byVisitor[visitor]
+	if st == nil || st.expires <= now {
+		st = &rotation{}
+		rs.byVisitor[visitor] = st
+	}
+	return st
+}
+
 // Ping reports whether the store answers; memory always does.
 func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
@@ -399,6 +463,20 @@ type room struct {
 
 	throttles map[string]int64 // name -> theoretical arrival time (µs)
 	marks     map[string]*markSet
+	rotations rotations
+}
+
+// rotations are a room's visitors' ticket generations.
+type rotations struct {
+	byVisitor map[string]*rotation
+	pruneAt   int
+}
+
+// rotation is one visitor's ticket generation, times in Unix ms.
+type rotation struct {
+	cur, at, expires int64
+	graceAt          int64 // 0: no grace used
+	flagged          bool
 }
 
 // markSet is one of a room's sets of marks.

@@ -64,6 +64,8 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 		{"throttles of rooms and names are independent", testThrottleIndependent},
 		{"marks expire, extend and unmark", testMarks},
 		{"racing marks of one key have one first", func(t *testing.T, newStore NewStore) { testMarksShared(t, newStore, peer) }},
+		{"tickets rotate, and a retired one is a copy", testRotate},
+		{"racing uses of one ticket move it on once", func(t *testing.T, newStore NewStore) { testRotateShared(t, newStore, peer) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,11 +17,13 @@
 //	{room}:audit    list: audit entries, newest first, at most queue.AuditKeep
 //	{room}:throttle:<name>  string: a throttle's theoretical arrival time (Unix µs)
 //	{room}:marks:<set>      sorted set: a set's marks scored by expiry (Unix ms)
+//	{room}:gen:<visitor>    hash: a visitor's ticket generation: cur, at, grace_at, flagged
 //
 // The room's keys carry no TTL: a room lasts until an operator deletes its
-// keys. Throttles and marks are the exception: a throttle's key expires a
-// minute after its bucket is full again, and a set of marks a minute after
-// its newest mark, so what goes idle leaves nothing behind.
+// keys. Throttles, marks and generations are the exception: a throttle's
+// key expires a minute after its bucket is full again, a set of marks a
+// minute after its newest mark, and a visitor's generation a ticket's life
+// after its last use, so what goes idle leaves nothing behind.
 //
 // The script that saves a policy also publishes the room id on the channel
 // "policy-changes" under the prefix, so every instance hears of the change
@@ -209,6 +211,32 @@ func (s *Store) Marked(ctx context.Context, room, set string) (map[string]time.T
 		out[v[i]] = time.UnixMilli(int64(ms))
 	}
 	return out, nil
+}
+
+// Rotate applies the rotation rules to the visitor's hash
+// {room}:gen:<visitor>, by one script on the other scripts' clock.
+func (s *Store) Rotate(ctx context.Context, room, visitor string, gen int64, lim queue.RotateLimits) (queue.Rotation, error) {
+	if room == "" {
+		return queue.Rotation{}, errEmptyRoom
+	}
+	v, err := s.eval(ctx, rotateScript.Run, []string{s.key(room, "gen:"+visitor)}, 2,
+		s.clock(), gen, lim.Grace.Milliseconds(), lim.Cooldown.Milliseconds(), max(1, lim.TTL.Milliseconds()))
+	if err != nil {
+		return queue.Rotation{}, fmt.Errorf("rotate a ticket of room %q: %w", room, err)
+	}
+	return queue.Rotation{Gen: v[0], Copied: v[1] == 1}, nil
+}
+
+// Reprove clears the visitor's flag and starts a generation with no grace.
+func (s *Store) Reprove(ctx context.Context, room, visitor string, lim queue.RotateLimits) (int64, error) {
+	if room == "" {
+		return 0, errEmptyRoom
+	}
+	v, err := s.eval(ctx, reproveScript.Run, []string{s.key(room, "gen:"+visitor)}, 1, s.clock(), max(1, lim.TTL.Milliseconds()))
+	if err != nil {
+		return 0, fmt.Errorf("reprove a visitor of room %q: %w", room, err)
+	}
+	return v[0], nil
 }
 
 // throttleSpan is the longest a throttle's bucket may take to refill from

@@ -355,3 +355,62 @@ return {0}
 var markedScript = goredis.NewScript(clockPrelude + `
 return redis.call('ZRANGE', KEYS[1], '(' .. int(clock()), '+inf', 'BYSCORE', 'WITHSCORES')
 `)
+
+// rotateScript applies the rotation rules of queue.Store to one visitor's
+// hash in KEYS[1] (cur, at, grace_at, flagged, exp; times in ms on the
+// scripts' clock). ARGV[2] is the generation presented, ARGV[3] the grace,
+// ARGV[4] the cooldown and ARGV[5] the state's life after each use (ms).
+// The state ends at exp on the scripts' clock; the key itself expires a
+// minute later on the server's, so that a skew between the two never drops
+// a live state. Returns {next generation, 0} or {0, 1} for a copy.
+var rotateScript = goredis.NewScript(clockPrelude + `
+local now = clock()
+local gen, grace, cooldown, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local s = redis.call('HMGET', KEYS[1], 'cur', 'at', 'grace_at', 'flagged', 'exp')
+local cur = tonumber(s[1] or '')
+local exp = tonumber(s[5] or '')
+if exp ~= nil and now >= exp then
+  cur = nil
+end
+local function keep()
+  redis.call('HSET', KEYS[1], 'exp', int(now + ttl))
+  redis.call('PEXPIRE', KEYS[1], int(ttl + 60000))
+end
+if cur == nil or gen > cur then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'cur', int(gen + 1), 'at', int(now))
+  keep()
+  return {gen + 1, 0}
+end
+keep()
+if s[4] == '1' then
+  return {0, 1}
+end
+if gen == cur then
+  redis.call('HSET', KEYS[1], 'cur', int(cur + 1), 'at', int(now))
+  return {cur + 1, 0}
+end
+local graceAt = tonumber(s[3] or '')
+if gen == cur - 1 and now - tonumber(s[2]) <= grace and (graceAt == nil or now - graceAt >= cooldown) then
+  redis.call('HSET', KEYS[1], 'grace_at', int(now))
+  return {cur, 0}
+end
+redis.call('HSET', KEYS[1], 'flagged', '1')
+return {0, 1}
+`)
+
+// reproveScript clears the copy flag in KEYS[1] and starts the generation
+// after cur with no grace (at 0), living ARGV[2] ms. Returns {generation}.
+var reproveScript = goredis.NewScript(clockPrelude + `
+local now = clock()
+local s = redis.call('HMGET', KEYS[1], 'cur', 'exp')
+local cur = tonumber(s[1] or '') or 0
+local exp = tonumber(s[2] or '')
+if exp ~= nil and now >= exp then
+  cur = 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'cur', int(cur + 1), 'at', '0', 'exp', int(now + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], int(tonumber(ARGV[2]) + 60000))
+return {cur + 1}
+`)

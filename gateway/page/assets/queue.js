@@ -214,7 +214,8 @@
     if (a !== null) ahead = ahead === null ? a : Math.min(ahead, a);
     eta = count(s.eta_seconds, 0);
     render();
-    schedule(pollMs);
+    // A little jitter keeps two tabs of one fan from polling in step.
+    schedule(pollMs * (0.9 + 0.2 * Math.random()));
   }
 
   function fail(err) {
@@ -243,10 +244,23 @@
       if (!r.ok) {
         var err = new Error("status " + r.status);
         err.retryAfter = 1000 * Number(r.headers.get("Retry-After"));
-        throw err;
+        if (r.status !== 403 && r.status !== 429) throw err;
+        // The gateway wants proof first (a challenge in the answer): the
+        // page itself shows it, so load the page again.
+        return r.json().then(function (b) {
+          err.challenge = !!(b && b.challenge);
+          throw err;
+        }, function () { throw err; });
       }
       return r.json();
-    }).then(apply).catch(fail).then(function () {
+    }).then(apply).catch(function (err) {
+      if (err && err.challenge) {
+        stopped = true;
+        go();
+        return;
+      }
+      fail(err);
+    }).then(function () {
       clearTimeout(guard);
       busy = false;
     });
