@@ -339,7 +339,19 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 	if !g.allowGlobalJoin(ctx, rm) {
 		return
 	}
-	v, ok := g.joinAs(ctx, rm, ch.Visitor)
+	var v visitor
+	var ok bool
+	if rm.requireLogin {
+		account, in := g.account(ctx)
+		if !in {
+			ctx.Request.Header.Set("Accept", "application/json")
+			g.askLogin(ctx, rm)
+			return
+		}
+		v, ok = g.joinAccount(ctx, rm, ch.Visitor, account)
+	} else {
+		v, ok = g.joinAs(ctx, rm, ch.Visitor)
+	}
 	if !ok {
 		return
 	}

@@ -39,9 +39,61 @@ type Config struct {
 	Queue  QueueConfig  `yaml:"queue"`
 	Log    LogConfig    `yaml:"log"`
 	Admin  AdminConfig  `yaml:"admin"`
-	Rooms  []RoomConfig `yaml:"rooms"`
+	// Login is the venue's OpenID Connect provider that fans log in with,
+	// for rooms with require_login. Default none.
+	Login *LoginConfig `yaml:"login"`
+	Rooms []RoomConfig `yaml:"rooms"`
 
 	trusted []netip.Prefix
+}
+
+// LoginConfig is the OpenID Connect provider fans log in with before they
+// join a room that requires it: the authorization code flow with PKCE.
+type LoginConfig struct {
+	// Issuer is the provider's issuer URL. Required.
+	Issuer string `yaml:"issuer"`
+	// ClientID is the gateway's client at the provider. Required. The
+	// client secret, if the client has one, comes from
+	// USHER_LOGIN_CLIENT_SECRET.
+	ClientID string `yaml:"client_id"`
+	// RedirectURL is where the provider sends fans back: the site's
+	// /_usher/callback, e.g. https://tickets.example/_usher/callback.
+	// Required.
+	RedirectURL string `yaml:"redirect_url"`
+	// Scopes asked for besides openid. Default none.
+	Scopes []string `yaml:"scopes"`
+	// AccountClaim is the ID token claim that names the account: one place
+	// per value. Default "sub".
+	AccountClaim string `yaml:"account_claim"`
+	// SessionTTL is how long a fan stays logged in. Default 12h.
+	SessionTTL config.Duration `yaml:"session_ttl"`
+
+	clientSecret string // USHER_LOGIN_CLIENT_SECRET
+}
+
+// SetDefaults gives a login provider from the file its defaults.
+func (l *LoginConfig) SetDefaults() {
+	*l = LoginConfig{AccountClaim: "sub", SessionTTL: config.Duration(12 * time.Hour)}
+}
+
+func (l *LoginConfig) validate(ps *config.Problems) {
+	for _, f := range []struct{ key, url string }{{"login.issuer", l.Issuer}, {"login.redirect_url", l.RedirectURL}} {
+		if u, err := url.Parse(f.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			ps.Add(f.key, "must be an http(s) URL, not %q", f.url)
+		}
+	}
+	if u, err := url.Parse(l.RedirectURL); err == nil && u.Path != "/_usher/callback" {
+		ps.Add("login.redirect_url", "must end in /_usher/callback, the gateway's own path, not %q", u.Path)
+	}
+	if l.ClientID == "" {
+		ps.Add("login.client_id", "is required")
+	}
+	if l.AccountClaim == "" {
+		ps.Add("login.account_claim", "must not be empty")
+	}
+	if l.SessionTTL < config.Duration(time.Minute) {
+		ps.Add("login.session_ttl", "must be at least 1m")
+	}
 }
 
 // OriginConfig is the venue's site behind the gateway.
@@ -231,6 +283,14 @@ type RoomConfig struct {
 	// Shield is the room's bot defence: allow and deny lists, the bot score
 	// and its thresholds, and the proof-of-work challenge.
 	Shield ShieldConfig `yaml:"shield"`
+	// RequireLogin makes fans log in with the login provider before they
+	// join: the account goes into the ticket and the pass (uid), and one
+	// account holds one place, on every device. Default false.
+	RequireLogin bool `yaml:"require_login"`
+	// MaxPassesPerAccount is how many live passes one account may hold at
+	// once (one per device), in a room with require_login. 0 for no limit.
+	// Default 2.
+	MaxPassesPerAccount int `yaml:"max_passes_per_account"`
 
 	patterns []pattern
 	except   []pattern
@@ -386,6 +446,8 @@ func DefaultRoom() RoomConfig {
 		RateRamp:    config.Duration(time.Minute),
 		Limits:      DefaultLimits(),
 		Shield:      DefaultShield(),
+
+		MaxPassesPerAccount: 2,
 	}
 }
 
@@ -437,6 +499,9 @@ func finish(cfg Config, doc *config.Doc, problems config.Problems, getenv func(s
 	cfg.Admin.envToken = getenv("USHER_ADMIN_TOKEN")
 	cfg.Admin.clientSecret = getenv("USHER_OIDC_CLIENT_SECRET")
 	cfg.Admin.sessionKey = getenv("USHER_SESSION_KEY")
+	if cfg.Login != nil {
+		cfg.Login.clientSecret = getenv("USHER_LOGIN_CLIENT_SECRET")
+	}
 	// A value that failed to decode was left at its default; validating it
 	// would only report the same key twice.
 	failed := map[string]bool{}
@@ -519,6 +584,9 @@ func (c *Config) validate() config.Problems {
 		ps.Add("log.access_sample", "must be between 0 and 1")
 	}
 	c.Admin.validate(&ps)
+	if c.Login != nil {
+		c.Login.validate(&ps)
+	}
 	c.validateRooms(&ps)
 	return ps
 }
@@ -722,6 +790,12 @@ func (c *Config) validateRooms(ps *config.Problems) {
 			}
 		}
 		r.Shield.validate(key+".shield", ps)
+		if r.RequireLogin && c.Login == nil {
+			ps.Add(key+".require_login", "needs a login provider: set login.issuer, login.client_id and login.redirect_url")
+		}
+		if r.MaxPassesPerAccount < 0 {
+			ps.Add(key+".max_passes_per_account", "must not be negative (0 for no limit)")
+		}
 		r.allow, r.deny = prefixList(key+".shield.allow", r.Shield.Allow, ps), prefixList(key+".shield.deny", r.Shield.Deny, ps)
 	}
 }

@@ -60,6 +60,8 @@ type Gateway struct {
 	// challenger makes and checks proof-of-work challenges with a secret
 	// derived from the signing key, so any instance checks another's.
 	challenger *shield.Challenger
+	// login is the fans' login provider; nil without one.
+	login *fanLogin
 
 	// ctx carries store calls made for visitors; a fasthttp RequestCtx is
 	// not a context to hang them on. It ends when Run returns.
@@ -122,6 +124,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.challenger = ch
+	g.login = newFanLogin(cfg.Login, opts.Keys, opts.Now)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.streams, g.endStreams = context.WithCancel(g.ctx)
 	g.storeOK.Store(true)

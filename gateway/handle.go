@@ -138,7 +138,9 @@ type visitor struct {
 func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor, bool) {
 	var v visitor
 	if t := ctx.Request.Header.Cookie(rm.ticketName); len(t) > 0 {
-		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil {
+		// In a room that needs a login, a ticket without an account (made
+		// before the room needed one) is no ticket.
+		if c, err := g.tokens.Verify(t, admission.KindTicket, rm.id); err == nil && (c.Account != "" || !rm.requireLogin) {
 			v.claims = c
 		}
 	}
@@ -147,11 +149,22 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 		return v, false
 	}
 	if v.claims.Seq == 0 {
+		account := ""
+		if rm.requireLogin {
+			var ok bool
+			if account, ok = g.account(ctx); !ok {
+				g.askLogin(ctx, rm)
+				return v, false
+			}
+		}
 		hadTicket := len(ctx.Request.Header.Cookie(rm.ticketName)) > 0
 		if !g.allow(ctx, rm, limitJoin, cl) || !g.screenJoin(ctx, rm, cl, hadTicket) || !g.allowGlobalJoin(ctx, rm) {
 			return v, false
 		}
-		return g.join(ctx, rm)
+		if account == "" {
+			return g.join(ctx, rm)
+		}
+		return g.joinAccount(ctx, rm, admission.NewVisitorID(), account)
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
 	if !g.rotate(ctx, rm, &v, cl, fasthttp.StatusOK, wantsJSON(ctx)) {
@@ -160,6 +173,38 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 	if !v.wait.Offered {
 		return v, true
 	}
+	return g.claim(ctx, rm, v)
+}
+
+// joinAccount gives a logged-in visitor (id, on this device) the account's
+// place, making it if the account has none yet: one place per account.
+func (g *Gateway) joinAccount(ctx *fasthttp.RequestCtx, rm *room, id, account string) (visitor, bool) {
+	if rm.revoked.Load().has(admission.Claims{Account: account}) {
+		g.refuseRevoked(ctx, rm)
+		return visitor{}, false
+	}
+	seq, pl, made, ok := g.accountPlace(ctx, rm, account)
+	switch {
+	case !ok:
+		return visitor{}, false
+	case made:
+		return g.joined(ctx, rm, pl, id, account)
+	}
+	// The account's place, made on another device: this device gets a
+	// ticket of its own to it, and goes on as a ticket holder.
+	v, ok := g.ticketFor(ctx, rm, seq, id, account)
+	if !ok {
+		return v, false
+	}
+	v.wait = rm.adm.Wait(seq)
+	if !v.wait.Offered {
+		return v, true
+	}
+	return g.claim(ctx, rm, v)
+}
+
+// claim claims the admission offered to the visitor's place.
+func (g *Gateway) claim(ctx *fasthttp.RequestCtx, rm *room, v visitor) (visitor, bool) {
 	claim, err := rm.adm.Claim(g.ctx, v.claims.Seq)
 	if err != nil {
 		g.storeFailed(ctx, err)
@@ -191,12 +236,19 @@ func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor
 		g.storeFailed(ctx, err)
 		return visitor{}, false
 	}
+	return g.joined(ctx, rm, pl, id, "")
+}
+
+// ticketFor signs a new ticket to the place seq for the visitor id and the
+// account ("" for none).
+func (g *Gateway) ticketFor(ctx *fasthttp.RequestCtx, rm *room, seq int64, id, account string) (visitor, bool) {
 	now := g.now()
 	v := visitor{claims: admission.Claims{
 		Kind:     admission.KindTicket,
 		Room:     rm.id,
 		Visitor:  id,
-		Seq:      pl.Seq,
+		Seq:      seq,
+		Account:  account,
 		IssuedAt: now,
 		Expires:  now.Add(time.Duration(g.cfg.Tokens.TicketTTL)),
 	}}
@@ -206,6 +258,16 @@ func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor
 		return v, false
 	}
 	v.ticket = ticket
+	return v, true
+}
+
+// joined gives the visitor id (of the account, if any) the place just made,
+// pl, with its ticket, and its pass when pl was admitted at once.
+func (g *Gateway) joined(ctx *fasthttp.RequestCtx, rm *room, pl queue.Place, id, account string) (visitor, bool) {
+	v, ok := g.ticketFor(ctx, rm, pl.Seq, id, account)
+	if !ok {
+		return v, false
+	}
 	if pl.Admitted {
 		return g.issuePass(ctx, rm, v, pl.Expires)
 	}
@@ -219,6 +281,9 @@ func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor
 
 // issuePass signs a pass for an admitted visitor.
 func (g *Gateway) issuePass(ctx *fasthttp.RequestCtx, rm *room, v visitor, expires time.Time) (visitor, bool) {
+	if !g.allowPass(ctx, rm, v.claims, expires) {
+		return v, false
+	}
 	pass, err := g.tokens.Sign(admission.Claims{
 		Kind:     admission.KindPass,
 		Room:     rm.id,

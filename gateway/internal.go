@@ -17,6 +17,10 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 		return routeStatus
 	case "challenge":
 		g.serveChallenge(ctx)
+	case "login":
+		g.serveLogin(ctx)
+	case "callback":
+		g.serveCallback(ctx)
 	case "jwks.json":
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
 		ctx.SetContentType("application/json")

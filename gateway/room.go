@@ -54,6 +54,11 @@ type room struct {
 	scorer       *shield.Scorer
 	challenges   map[string]prometheus.Counter // by result
 	challengeURL string
+
+	// requireLogin and maxPasses are the room's require_login and
+	// max_passes_per_account.
+	requireLogin bool
+	maxPasses    int
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev
@@ -75,6 +80,8 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 		shield:       rc.Shield,
 		challenges:   make(map[string]prometheus.Counter, len(challengeResults)),
 		challengeURL: "/_usher/challenge?room=" + url.QueryEscape(adm.ID()),
+		requireLogin: rc.RequireLogin,
+		maxPasses:    rc.MaxPassesPerAccount,
 	}
 	if prev != nil && scorerConfig(prev.shield) == scorerConfig(rc.Shield) {
 		rm.scorer = prev.scorer

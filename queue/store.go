@@ -192,6 +192,14 @@ type Store interface {
 	// Marked returns the unexpired keys of the room's set, each with the
 	// store's time at which it expires, in no order.
 	Marked(ctx context.Context, room, set string) (map[string]time.Time, error)
+	// Bind binds key to value in the room's set for ttl, unless key is bound
+	// already (and unexpired): it returns the value key is bound to now,
+	// value or the earlier one, so that racing callers all agree on the
+	// first. It keeps one place per account. An empty value binds nothing:
+	// Bind then only looks key up, and "" means unbound. set is
+	// [a-z0-9_-]{1,32}, key at most 256 bytes and value at most 1024,
+	// checked by the caller; ttl counts as in Mark.
+	Bind(ctx context.Context, room, set, key, value string, ttl time.Duration) (string, error)
 	// Rotate records that a visitor presented its ticket of generation gen,
 	// and answers the generation of the ticket to give back, or that the
 	// ticket was retired already and so must be a copy. For a visitor whose

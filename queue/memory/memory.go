@@ -302,6 +302,41 @@ func (s *Store) Marked(ctx context.Context, id, set string) (map[string]time.Tim
 	return out, nil
 }
 
+// Bind binds key to value in the room's set, unless it is bound already.
+func (s *Store) Bind(ctx context.Context, id, set, key, value string, ttl time.Duration) (string, error) {
+	if err := check(ctx, id); err != nil {
+		return "", err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.now().UnixMilli()
+	if r.binds == nil {
+		r.binds = make(map[string]*bindSet)
+	}
+	b := r.binds[set]
+	if b == nil {
+		b = &bindSet{bound: make(map[string]binding)}
+		r.binds[set] = b
+	}
+	if len(b.bound) >= b.pruneAt {
+		for k, v := range b.bound {
+			if v.expires <= now {
+				delete(b.bound, k)
+			}
+		}
+		b.pruneAt = max(64, 2*len(b.bound))
+	}
+	if v, ok := b.bound[key]; ok && v.expires > now {
+		return v.value, nil
+	}
+	if value == "" {
+		return "", nil
+	}
+	b.bound[key] = binding{value: value, expires: now + queue.MarkTTL(ttl).Milliseconds()}
+	return value, nil
+}
+
 // Rotate applies the rotation rules of queue.Store to the visitor's state.
 func (s *Store) Rotate(ctx context.Context, id, visitor string, gen int64, lim queue.RotateLimits) (queue.Rotation, error) {
 	if err := check(ctx, id); err != nil {
@@ -464,6 +499,19 @@ type room struct {
 	throttles map[string]int64 // name -> theoretical arrival time (µs)
 	marks     map[string]*markSet
 	rotations rotations
+	binds     map[string]*bindSet
+}
+
+// bindSet is one of a room's sets of bindings.
+type bindSet struct {
+	bound   map[string]binding
+	pruneAt int
+}
+
+// binding is a bound value and when it expires (Unix ms).
+type binding struct {
+	value   string
+	expires int64
 }
 
 // rotations are a room's visitors' ticket generations.

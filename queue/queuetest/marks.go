@@ -1,6 +1,7 @@
 package queuetest
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -140,5 +141,62 @@ func testMarksShared(t *testing.T, newStore NewStore, peer Peer) {
 	}
 	if len(got) != 1 {
 		t.Errorf("the peer sees %v", got)
+	}
+}
+
+// testBind binds keys: the first value stands until it expires, across a
+// store and its peer.
+func testBind(t *testing.T, newStore NewStore, peer Peer) {
+	e := setup(t, newStore)
+	other := peer(t, e.store, e.clock.Now)
+	room := newRoom()
+	bind := func(s queue.Store, key, value string, ttl time.Duration) string {
+		t.Helper()
+		got, err := s.Bind(t.Context(), room, "accounts", key, value, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := bind(e.store, "alice", "", time.Hour); got != "" {
+		t.Errorf("a look-up of an unbound key: %q", got)
+	}
+	if got := bind(e.store, "alice", "17", time.Hour); got != "17" {
+		t.Errorf("first bind: %q", got)
+	}
+	if got := bind(other, "alice", "42", time.Hour); got != "17" {
+		t.Errorf("a second bind at the peer: %q, want the first value", got)
+	}
+	if got := bind(other, "alice", "", time.Hour); got != "17" {
+		t.Errorf("a look-up at the peer: %q", got)
+	}
+	if got := bind(other, "bob", "42", time.Hour); got != "42" {
+		t.Errorf("another key: %q", got)
+	}
+	e.clock.Add(time.Hour)
+	if got := bind(other, "alice", "99", time.Minute); got != "99" {
+		t.Errorf("after the binding expired: %q, want the new value", got)
+	}
+	var wg sync.WaitGroup
+	values := make(chan string, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			v, err := []queue.Store{e.store, other}[i%2].Bind(t.Context(), room, "accounts", "carol", fmt.Sprint(i), time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			values <- v
+		})
+	}
+	wg.Wait()
+	close(values)
+	first := ""
+	for v := range values {
+		if first == "" {
+			first = v
+		}
+		if v != first {
+			t.Fatalf("racing binds disagree: %q and %q", first, v)
+		}
 	}
 }

@@ -17,13 +17,15 @@
 //	{room}:audit    list: audit entries, newest first, at most queue.AuditKeep
 //	{room}:throttle:<name>  string: a throttle's theoretical arrival time (Unix µs)
 //	{room}:marks:<set>      sorted set: a set's marks scored by expiry (Unix ms)
-//	{room}:gen:<visitor>    hash: a visitor's ticket generation: cur, at, grace_at, flagged
+//	{room}:gen:<visitor>    hash: a visitor's ticket generation: cur, at, grace_at, flagged, exp
+//	{room}:bind:<set>:<key> hash: a binding's value and exp
 //
 // The room's keys carry no TTL: a room lasts until an operator deletes its
-// keys. Throttles, marks and generations are the exception: a throttle's
+// keys. Throttles, marks, generations and bindings are the exception: a throttle's
 // key expires a minute after its bucket is full again, a set of marks a
-// minute after its newest mark, and a visitor's generation a ticket's life
-// after its last use, so what goes idle leaves nothing behind.
+// minute after its newest mark, a visitor's generation a ticket's life after
+// its last use, and a binding a minute after its own, so what goes idle
+// leaves nothing behind.
 //
 // The script that saves a policy also publishes the room id on the channel
 // "policy-changes" under the prefix, so every instance hears of the change
@@ -211,6 +213,19 @@ func (s *Store) Marked(ctx context.Context, room, set string) (map[string]time.T
 		out[v[i]] = time.UnixMilli(int64(ms))
 	}
 	return out, nil
+}
+
+// Bind binds key to value in the hash {room}:bind:<set>:<key>, unless it is
+// bound already, by one script on the other scripts' clock.
+func (s *Store) Bind(ctx context.Context, room, set, key, value string, ttl time.Duration) (string, error) {
+	if room == "" {
+		return "", errEmptyRoom
+	}
+	v, err := bindScript.Run(ctx, s.client, []string{s.key(room, "bind:"+set+":"+key)}, s.clock(), queue.MarkTTL(ttl).Milliseconds(), value).Text()
+	if err != nil {
+		return "", fmt.Errorf("bind in set %q of room %q: %w: %w", set, room, queue.ErrUnavailable, err)
+	}
+	return v, nil
 }
 
 // Rotate applies the rotation rules to the visitor's hash

@@ -414,3 +414,21 @@ redis.call('HSET', KEYS[1], 'cur', int(cur + 1), 'at', '0', 'exp', int(now + ton
 redis.call('PEXPIRE', KEYS[1], int(tonumber(ARGV[2]) + 60000))
 return {cur + 1}
 `)
+
+// bindScript binds KEYS[1] to ARGV[3] for ARGV[2] ms unless it is bound
+// already (an empty ARGV[3] only looks it up), and returns the bound value. The binding ends at its exp on the
+// scripts' clock; the key expires a minute later on the server's.
+var bindScript = goredis.NewScript(clockPrelude + `
+local now = clock()
+local s = redis.call('HMGET', KEYS[1], 'value', 'exp')
+local exp = tonumber(s[2] or '')
+if s[1] and exp ~= nil and now < exp then
+  return s[1]
+end
+if ARGV[3] == '' then
+  return ''
+end
+redis.call('HSET', KEYS[1], 'value', ARGV[3], 'exp', int(now + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], int(tonumber(ARGV[2]) + 60000))
+return ARGV[3]
+`)
