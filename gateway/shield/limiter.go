@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
-	"math/bits"
 	"net/netip"
 	"time"
 )
@@ -69,11 +68,14 @@ type Limiter struct {
 	limited  bool  // false for no limit, and in the zero Limiter
 	interval int64 // nanoseconds per token
 	tau      int64 // nanoseconds to refill Burst tokens: interval·Burst
-	idle     int64 // nanoseconds untouched before a bucket is idle
 	seed     maphash.Seed
-	shift    uint // a key's hash >> shift picks its shard
-	shards   []shard
+	buckets  table[clientKey, int64]
 }
+
+// bucket is one client's entry in a Limiter's table. Its value is the
+// bucket's theoretical arrival time, in Unix nanoseconds: when it will be
+// full again. Its seen time is moved by [advance], not by the table.
+type bucket = entry[clientKey, int64]
 
 // NewLimiter returns a Limiter that applies l to each client, within the
 // bounds of opts.
@@ -88,37 +90,17 @@ func NewLimiter(l Limit, opts Options) *Limiter {
 	burst := max(l.Burst, 1)
 	lim.interval = int64(min(interval, maxHorizon))
 	lim.tau = int64(min(float64(lim.interval)*float64(burst), maxHorizon))
-	lim.idle = int64(opts.Idle)
-	if opts.Idle <= 0 {
-		lim.idle = max(lim.tau, int64(minIdle))
+	idle := opts.Idle
+	if idle <= 0 {
+		idle = time.Duration(max(lim.tau, int64(minIdle)))
 	}
-
 	maxClients := opts.MaxClients
 	if maxClients <= 0 {
 		maxClients = DefaultMaxClients
 	}
-	n := shardCount(maxClients)
-	lim.shift = uint(64 - bits.TrailingZeros(uint(n)))
-	lim.shards = make([]shard, n)
-	for i := range lim.shards {
-		// Spread the remainder so that the shards hold exactly maxClients.
-		limit := maxClients / n
-		if i < maxClients%n {
-			limit++
-		}
-		lim.shards[i].init(lim.seed, min(limit, math.MaxInt32))
-	}
+	seed := lim.seed
+	lim.buckets.init(maxClients, idle, func(k clientKey) uint64 { return hashKey(seed, k) })
 	return lim
-}
-
-// shardCount picks a power of two, up to 256 shards of at least 64 buckets,
-// so that small limiters are one exact LRU and big ones spread contention.
-func shardCount(maxClients int) int {
-	n := 1
-	for n < 256 && n*2*64 <= maxClients {
-		n *= 2
-	}
-	return n
 }
 
 // Allow takes one token from addr's bucket at time now, which should be when
@@ -132,27 +114,29 @@ func (l *Limiter) Allow(addr netip.Addr, now time.Time) (ok bool, retryAfter tim
 	}
 	k := keyOf(addr)
 	t := now.UnixNano()
-	// The high bits of the hash pick the shard, the low bits the slot.
-	h := maphash.Comparable(l.seed, k)
-	s := &l.shards[h>>l.shift]
+	h := hashKey(l.seed, k)
+	s := l.buckets.shard(h)
 	s.mu.Lock()
-	b := s.touch(k, uint32(h), t, l.idle)
+	b, fresh := s.get(k, h, t)
+	if fresh {
+		b.val = t
+	}
 	ok, retryAfter = l.take(b, t)
 	s.mu.Unlock()
 	return ok, retryAfter
 }
 
-// take spends one token of b at time t, with GCRA: b.tat is when the bucket
+// take spends one token of b at time t, with GCRA: b.val is when the bucket
 // will be full again, and a request fits while that is no more than tau
 // after t.
 func (l *Limiter) take(b *bucket, t int64) (bool, time.Duration) {
-	t = b.advance(t)
-	tat := max(b.tat, t)
+	t = advance(b, t)
+	tat := max(b.val, t)
 	next := tat + l.interval
 	if at := next - l.tau; at > t {
 		return false, time.Duration(at - t)
 	}
-	b.tat = next
+	b.val = next
 	return true, 0
 }
 
@@ -166,13 +150,13 @@ const stepBack = int64(time.Second)
 // touch is taken at that touch, so racing goroutines cannot mint tokens.
 // When the wall clock steps back further, the bucket's timeline moves back
 // with it, so that no client gains a token or waits out the step.
-func (b *bucket) advance(t int64) int64 {
+func advance(b *bucket, t int64) int64 {
 	switch {
 	case t >= b.seen:
 	case b.seen-t <= stepBack:
 		t = b.seen
 	default:
-		b.tat -= b.seen - t
+		b.val -= b.seen - t
 	}
 	b.seen = t
 	return t
@@ -180,14 +164,7 @@ func (b *bucket) advance(t int64) int64 {
 
 // Len returns the number of buckets held.
 func (l *Limiter) Len() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += s.n
-		s.mu.Unlock()
-	}
-	return n
+	return l.buckets.len()
 }
 
 // Evicted returns how many buckets have been forgotten to make room for a
@@ -196,14 +173,7 @@ func (l *Limiter) Len() int {
 // rising count means MaxClients is too small for the traffic, or a flood of
 // addresses.
 func (l *Limiter) Evicted() uint64 {
-	var n uint64
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += s.evicted
-		s.mu.Unlock()
-	}
-	return n
+	return l.buckets.evictions()
 }
 
 // Sweep forgets every bucket that has been idle at time now and returns how
@@ -211,15 +181,7 @@ func (l *Limiter) Evicted() uint64 {
 // what is held, and returns memory once a shard is mostly empty, so the
 // gateway can call it every few seconds.
 func (l *Limiter) Sweep(now time.Time) int {
-	t := now.UnixNano()
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += s.sweep(t, l.idle)
-		s.mu.Unlock()
-	}
-	return n
+	return l.buckets.sweep(now)
 }
 
 // clientKey names a client without allocating: an IPv6 /64 is {prefix, 0}
