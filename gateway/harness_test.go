@@ -190,7 +190,11 @@ func startGateway(t *testing.T, s gatewaySetup) (*testGateway, func()) {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := New(checked, Options{Store: s.store, Keys: s.keys, Now: s.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	now := time.Now // a setup without a clock runs on the real one
+	if s.clock != nil {
+		now = s.clock.Now
+	}
+	g, err := New(checked, Options{Store: s.store, Keys: s.keys, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
