@@ -5,11 +5,12 @@ GO ?= go
 
 # Starts Redis and PostgreSQL where they are not running (installing them and
 # chromium with apt-get where missing), then runs every test with the race
-# detector. Browser tests must run here (USHER_REQUIRE_BROWSER) and keep their
-# screenshots in artifacts/.
+# detector. Browser tests and tests that need Redis and PostgreSQL must run
+# here (USHER_REQUIRE_BROWSER, USHER_REQUIRE_SERVICES); browser tests keep
+# their screenshots in artifacts/.
 test: services
 	$(GO) vet ./...
-	USHER_REQUIRE_BROWSER=1 USHER_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 ./...
+	USHER_REQUIRE_BROWSER=1 USHER_REQUIRE_SERVICES=1 USHER_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 ./...
 
 services:
 	./scripts/test-services.sh

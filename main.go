@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/booking"
 	bookingserver "github.com/usherhq/usher/booking/server"
 	"github.com/usherhq/usher/booking/sqlite"
 	"github.com/usherhq/usher/booking/ticket"
@@ -340,6 +341,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "the operators' address (dashboard, admin API, metrics)")
 	bookingAdmin := fs.String("booking-admin-listen", "127.0.0.1:9091", "the booking backend's operator API (\"\" for none)")
 	crowd := fs.Int("crowd", 40, "simulated fans who join the line before you")
+	redisURL := fs.String("redis", "", "keep the queue in this Redis (redis://host:port/db) under a key prefix of its own, instead of in memory")
+	databaseURL := fs.String("database", "", "keep the booking data in this database (postgres://… or sqlite:PATH), seeded with the demo's events, instead of a temporary SQLite file")
 	logFormat := fs.String("log-format", "text", "json or text")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -382,12 +385,17 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			_ = c()
 		}
 	}()
-	dir, err := os.MkdirTemp("", "usher-demo-")
-	if err != nil {
-		return err
+	var store booking.Store
+	if *databaseURL != "" {
+		store, err = bookingserver.OpenStore(ctx, *databaseURL)
+	} else {
+		var dir string
+		if dir, err = os.MkdirTemp("", "usher-demo-"); err != nil {
+			return err
+		}
+		closers = append(closers, func() error { return os.RemoveAll(dir) })
+		store, err = sqlite.Open(filepath.Join(dir, "booking.db"))
 	}
-	closers = append(closers, func() error { return os.RemoveAll(dir) })
-	store, err := sqlite.Open(filepath.Join(dir, "booking.db"))
 	if err != nil {
 		return fmt.Errorf("demo database: %w", err)
 	}
@@ -429,7 +437,16 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	queueStore := memory.New(memory.Options{})
+	var queueStore queue.Store = memory.New(memory.Options{})
+	if *redisURL != "" {
+		rc := cfg.Redis
+		rc.URL, rc.KeyPrefix = *redisURL, "usher-demo:"+admission.NewVisitorID()+":"
+		if queueStore, err = openStore(rc, log); err != nil {
+			return err
+		}
+		// The run's keys are nobody else's: they go with it.
+		defer dropKeys(rc, log)
+	}
 	defer queueStore.Close()
 	extra := func(ctx context.Context, g *gateway.Gateway, addr, adminAddr string) error {
 		grp, gctx := errgroup.WithContext(ctx)
@@ -450,6 +467,30 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return grp.Wait()
 	}
 	return serve(ctx, cfg, gateway.Options{Store: queueStore, Keys: keys, Logger: log}, extra)
+}
+
+// dropKeys deletes every key under the prefix of rc, as the demo leaves.
+func dropKeys(rc gateway.RedisConfig, log *slog.Logger) {
+	opts, err := goredis.ParseURL(rc.URL)
+	if err != nil {
+		return
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, rc.KeyPrefix+"*", 1000).Iterator()
+	var n int
+	for iter.Next(ctx) {
+		if c.Del(ctx, iter.Val()).Err() == nil {
+			n++
+		}
+	}
+	if err := iter.Err(); err != nil {
+		log.Warn("could not drop the demo's redis keys", "key_prefix", rc.KeyPrefix, "err", err)
+		return
+	}
+	log.Info("dropped the demo's redis keys", "keys", n, "key_prefix", rc.KeyPrefix)
 }
 
 // demoAddrs tells a test where a demo it started listens.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,7 +19,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/internal/browsertest"
 )
 
@@ -158,6 +163,25 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// String is what was written so far, when w is a bytes.Buffer.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.w.(*bytes.Buffer); ok {
+		return b.String()
+	}
+	return ""
+}
+
+// testRedisURL is the Redis of the tests: USHER_TEST_REDIS_URL or the local
+// one.
+func testRedisURL() string {
+	if u := os.Getenv("USHER_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
 }
 
 // TestGatewayReloadsOnSIGHUP runs `usher gateway`, rewrites its file and
@@ -425,4 +449,81 @@ func TestBookingCommand(t *testing.T) {
 		}
 	}
 
+}
+
+// TestDemoOnRealStores: the demo runs on Redis and PostgreSQL when told
+// to, seeds the database, and leaves no Redis key behind when it stops.
+func TestDemoOnRealStores(t *testing.T) {
+	redisURL, pgURL := testRedisURL(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	rc, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := goredis.NewClient(rc)
+	defer client.Close()
+	db, err := sql.Open("pgx", pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if client.Ping(t.Context()).Err() != nil || db.PingContext(t.Context()) != nil {
+		if os.Getenv("USHER_REQUIRE_SERVICES") != "" {
+			t.Fatal("Redis or PostgreSQL is not reachable")
+		}
+		t.Skip("Redis or PostgreSQL is not reachable; make test starts them")
+	}
+	schema := "demo_" + strings.ToLower(admission.NewVisitorID()[:10])
+	schema = strings.Map(func(r rune) rune {
+		if r == '-' {
+			return '_'
+		}
+		return r
+	}, schema)
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	ready := make(chan demoAddrs, 1)
+	var logs bytes.Buffer
+	sw := &syncWriter{w: &logs}
+	go func() {
+		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-booking-admin-listen", "", "-crowd", "2",
+			"-redis", redisURL, "-database", pgURL + "&search_path=" + schema}, env(nil), io.Discard, sw, ready)
+	}()
+	var d demoAddrs
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v\n%s", err, sw.String())
+	}
+	resp, err := http.Get("http://" + d.addr + "/api/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "wandering-stars") {
+		t.Errorf("the catalogue from PostgreSQL: %.200s", body)
+	}
+	var events int
+	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+schema+".events").Scan(&events); err != nil || events == 0 {
+		t.Errorf("events in the schema: %d (%v)", events, err)
+	}
+	prefix := regexp.MustCompile(`key_prefix=(usher-demo:[A-Za-z0-9_-]+:)`).FindStringSubmatch(sw.String())
+	if prefix == nil {
+		t.Fatalf("the demo did not say its Redis key prefix:\n%s", sw.String())
+	}
+	if n, _ := client.Keys(t.Context(), prefix[1]+"*").Result(); len(n) == 0 {
+		t.Error("no queue keys in Redis while the demo runs")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
+	}
+	if n, _ := client.Keys(t.Context(), prefix[1]+"*").Result(); len(n) != 0 {
+		t.Errorf("%d Redis keys left behind: %v", len(n), n)
+	}
 }
