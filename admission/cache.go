@@ -14,8 +14,8 @@ const (
 
 // tokenCache remembers tokens that Verify accepted, so that each token's
 // signature is checked once rather than on every request. It holds at most
-// the size it was made with. Only Verify puts tokens in, and only after their
-// signature verified.
+// the size it was made with. Verify puts tokens in after their signature
+// verified, and Sign the tokens it signed.
 type tokenCache struct {
 	shards []cacheShard
 	mask   uint32

@@ -149,7 +149,9 @@ func TestVerifyCachesOnlyAcceptedTokens(t *testing.T) {
 	clock := newTestClock()
 	priv := testKey(1)
 	tk := NewTokens(NewKeySet(priv), nil, TokenOptions{Now: clock.Now})
-	good := mustSign(t, tk, testPass())
+	// Signed elsewhere, as by another instance: Sign caches what it signs.
+	other := signerOf(tk)
+	good := mustSign(t, other, testPass())
 	expired := testPass()
 	expired.IssuedAt, expired.Expires = t0.Add(-time.Hour), t0.Add(-time.Minute)
 	tampered := append([]byte{}, good...)
@@ -161,7 +163,7 @@ func TestVerifyCachesOnlyAcceptedTokens(t *testing.T) {
 		room  string
 	}{
 		{tampered, KindPass, "demo"},
-		{mustSign(t, tk, expired), KindPass, "demo"},
+		{mustSign(t, other, expired), KindPass, "demo"},
 		{forge(testKey(2), `{"alg":"EdDSA","kid":"x"}`, `{}`), KindPass, "demo"},
 		{good, KindPass, "other"},
 		{good, KindTicket, "demo"},
@@ -176,9 +178,17 @@ func TestVerifyCachesOnlyAcceptedTokens(t *testing.T) {
 	}
 }
 
-// signMany returns n distinct passes for room "demo", valid from t0 for life.
+// signerOf returns Tokens with tk's keys and clock and no cache: another
+// instance, whose tokens tk has not seen.
+func signerOf(tk *Tokens) *Tokens {
+	return NewTokens(tk.signer, nil, TokenOptions{Now: tk.now, CacheSize: -1})
+}
+
+// signMany returns n distinct passes for room "demo", valid from t0 for
+// life, signed by another instance than tk.
 func signMany(t testing.TB, tk *Tokens, n int, life time.Duration) [][]byte {
 	t.Helper()
+	tk = signerOf(tk)
 	tokens := make([][]byte, n)
 	for i := range tokens {
 		c := testPass()
@@ -312,5 +322,29 @@ func BenchmarkVerifyPassCached(b *testing.B) {
 		if _, err := tk.Verify(token, KindPass, "demo"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSignCaches: a token an instance signs is verified from its cache, with
+// the claims a full check would read back.
+func TestSignCaches(t *testing.T) {
+	clock := newTestClock()
+	tk := NewTokens(NewKeySet(testKey(1)), nil, TokenOptions{Now: clock.Now})
+	c := testPass()
+	c.IssuedAt, c.Expires = t0.Add(1500*time.Millisecond), t0.Add(time.Hour+700*time.Millisecond)
+	token := mustSign(t, tk, c)
+	got, err := tk.Verify(token, KindPass, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached, verified, _ := tk.Checks(); cached != 1 || verified != 0 {
+		t.Errorf("checks: %d cached, %d verified; want the token from the cache", cached, verified)
+	}
+	want, err := signerOf(tk).Verify(token, KindPass, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.IssuedAt.Equal(want.IssuedAt) || !got.Expires.Equal(want.Expires) || got.Visitor != want.Visitor || got.Seq != want.Seq {
+		t.Errorf("from the cache %+v, from the signature %+v", got, want)
 	}
 }

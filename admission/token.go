@@ -215,6 +215,14 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign %s for room %q: %w", c.Kind, c.Room, err)
 	}
+	if t.cache != nil {
+		// What this instance signed it need not verify: a rotated ticket
+		// comes back at the next poll, and checking its signature then
+		// would cost twice what signing it did. The claims go in as Verify
+		// would read them back, to the second.
+		c.IssuedAt, c.Expires = c.IssuedAt.Truncate(time.Second), c.Expires.Truncate(time.Second)
+		t.cache.put(s, cacheEntry{claims: c, kid: t.signer.signingKID}, t.now(), t.leeway)
+	}
 	return s, nil
 }
 

@@ -94,52 +94,76 @@ func BenchmarkAdmittedRequest(b *testing.B) {
 	}
 }
 
-// BenchmarkJoin measures a join through the handler: a place from the store,
-// a signed ticket and the queue answer (JSON, as load tools ask).
+// fanRequest is a request from a fan's browser to the gateway.
+func fanRequest(uri, accept string) *fasthttp.Request {
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI(uri)
+	req.Header.SetHost("tickets.example")
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
+	req.Header.Set("Accept", accept)
+	return req
+}
+
+// BenchmarkJoin measures a join through the handler: the bot score, a place
+// from the store, a signed ticket and the queue answer (JSON, as load tools
+// ask). The per-client limits are off: every iteration comes from one
+// address on a clock that stands still.
 func BenchmarkJoin(b *testing.B) {
 	g, _ := admittedRequest(b)
 	setState(b, g, "sale", admission.StatePaused)
-	req := fasthttp.AcquireRequest()
-	req.SetRequestURI("/events/42")
-	req.Header.SetHost("tickets.example")
-	req.Header.Set("Accept", "application/json")
+	rc := g.cfg.Rooms[0]
+	rc.Limits = LimitsConfig{}
+	rc.Shield.JoinsPerMinute, rc.Shield.SubnetJoinsPerMinute, rc.Shield.CookielessJoins = 1e12, 1e12, 1<<30
+	g.setRooms([]RoomConfig{rc})
+	req := fanRequest("/events/42", "application/json")
 	var ctx fasthttp.RequestCtx
 	ctx.Init(req, nil, nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		serveOnce(g, &ctx, req)
 	}
-	if ctx.Response.StatusCode() != fasthttp.StatusTooManyRequests {
-		b.Fatalf("status %d", ctx.Response.StatusCode())
+	if ctx.Response.StatusCode() != fasthttp.StatusTooManyRequests || !bytes.Contains(ctx.Response.Body(), []byte(`"position":`)) {
+		b.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }
 
-// BenchmarkStatus measures a status poll of a waiting visitor: answered from
-// the view, no store call.
+// BenchmarkStatus measures a status poll of a waiting visitor, answered
+// from the view: with rotate_tickets off, no store call; on, one Rotate in
+// the (in-memory) store and a ticket signed again, the visitor sending back
+// the ticket each answer gives it, as a browser does.
 func BenchmarkStatus(b *testing.B) {
-	g, _ := admittedRequest(b)
-	setState(b, g, "sale", admission.StatePaused)
-	join := fasthttp.AcquireRequest()
-	join.SetRequestURI("/events/42")
-	join.Header.SetHost("tickets.example")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(join, nil, nil)
-	serveOnce(g, &ctx, join)
-	ticket := ctx.Response.Header.PeekCookie("usher_ticket_sale")
-	var c fasthttp.Cookie
-	if err := c.ParseBytes(ticket); err != nil {
-		b.Fatal(err)
-	}
-	req := fasthttp.AcquireRequest()
-	req.SetRequestURI("/_usher/status?room=sale")
-	req.Header.SetHost("tickets.example")
-	req.Header.SetCookieBytesKV(c.Key(), c.Value())
-	_ = g.ctrl.Tick(context.Background())
-	b.ReportAllocs()
-	for b.Loop() {
-		serveOnce(g, &ctx, req)
-	}
-	if !bytes.Contains(ctx.Response.Body(), []byte(`"position":1`)) {
-		b.Fatalf("status %s", ctx.Response.Body())
+	for _, rotate := range []bool{false, true} {
+		name := map[bool]string{false: "rotate=off", true: "rotate=on"}[rotate]
+		b.Run(name, func(b *testing.B) {
+			g, _ := admittedRequest(b)
+			setState(b, g, "sale", admission.StatePaused)
+			rc := g.cfg.Rooms[0]
+			rc.Limits, rc.Shield.RotateTickets = LimitsConfig{}, rotate
+			g.setRooms([]RoomConfig{rc})
+			join := fanRequest("/events/42", "text/html")
+			var ctx fasthttp.RequestCtx
+			ctx.Init(join, nil, nil)
+			serveOnce(g, &ctx, join)
+			var c fasthttp.Cookie
+			if err := c.ParseBytes(ctx.Response.Header.PeekCookie("usher_ticket_sale")); err != nil {
+				b.Fatal(err)
+			}
+			req := fanRequest("/_usher/status?room=sale", "application/json")
+			req.Header.SetCookieBytesKV(c.Key(), c.Value())
+			_ = g.ctrl.Tick(context.Background())
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(g, &ctx, req)
+				if t := ctx.Response.Header.PeekCookie("usher_ticket_sale"); t != nil {
+					if err := c.ParseBytes(t); err == nil {
+						req.Header.SetCookieBytesKV(c.Key(), c.Value())
+					}
+				}
+			}
+			if !bytes.Contains(ctx.Response.Body(), []byte(`"position":1`)) {
+				b.Fatalf("status %s", ctx.Response.Body())
+			}
+		})
 	}
 }
