@@ -14,8 +14,14 @@ import (
 // Mode is how a room orders its line.
 type Mode string
 
-// ModeFIFO admits visitors in the order they arrived.
-const ModeFIFO Mode = "fifo"
+const (
+	// ModeFIFO admits visitors in the order they arrived.
+	ModeFIFO Mode = "fifo"
+	// ModePassthrough has no line: every visitor is admitted at once with a
+	// pass, whatever the rate and capacity, for a venue that keeps usher in
+	// place between on-sales (the origin still gets its passes).
+	ModePassthrough Mode = "passthrough"
+)
 
 // State is whether a room admits visitors now.
 type State string
@@ -91,11 +97,11 @@ func (p Policy) Check(add func(field, problem string)) {
 		add("session", fmt.Sprintf("must be at least %s", minSession))
 	}
 	switch p.Mode {
-	case ModeFIFO:
-	case "lottery", "passthrough":
-		add("mode", fmt.Sprintf("%q is not available in this version; use fifo", p.Mode))
+	case ModeFIFO, ModePassthrough:
+	case "lottery":
+		add("mode", fmt.Sprintf("%q is not available in this version; use fifo or passthrough", p.Mode))
 	default:
-		add("mode", fmt.Sprintf("must be fifo, not %q", p.Mode))
+		add("mode", fmt.Sprintf("must be fifo or passthrough, not %q", p.Mode))
 	}
 	switch p.State {
 	case StateOpen, StatePaused, StateSoldOut, StateClosed:

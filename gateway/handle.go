@@ -91,6 +91,10 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 			return
 		}
 	}
+	if rm.adm.Policy().Mode == admission.ModePassthrough && state == admission.StateOpen {
+		g.passThrough(ctx, rm, cl)
+		return
+	}
 	if state == admission.StateSoldOut {
 		// Nobody else gets in: no place to give out, only the news.
 		g.answerWaiting(ctx, rm, visitor{wait: admission.Wait{PollAfter: rm.adm.Policy().PollMax}})
@@ -106,6 +110,36 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 		g.answerWaiting(ctx, rm, v)
 	}
 	// After the answer is in place: forwarding replaces the response.
+	g.setCookies(ctx, rm, v)
+}
+
+// passThrough admits a visitor without a pass at once, in a room with no
+// line: a pass for a new visitor (of the logged-in account, where the room
+// needs one), and the request goes on to the origin with it. The queue
+// store is not called; the bot score still applies, as to a join.
+func (g *Gateway) passThrough(ctx *fasthttp.RequestCtx, rm *room, cl client) {
+	account := ""
+	if rm.requireLogin {
+		var ok bool
+		if account, ok = g.account(ctx); !ok {
+			g.askLogin(ctx, rm)
+			return
+		}
+		if rm.revoked.Load().has(admission.Claims{Account: account}) {
+			g.refuseRevoked(ctx, rm)
+			return
+		}
+	}
+	hadTicket := len(ctx.Request.Header.Cookie(rm.ticketName)) > 0
+	if !g.allow(ctx, rm, limitJoin, cl) || !g.screenJoin(ctx, rm, cl, hadTicket) {
+		return
+	}
+	v := visitor{claims: admission.Claims{Visitor: admission.NewVisitorID(), Account: account}}
+	v, ok := g.issuePass(ctx, rm, v, g.now().Add(rm.adm.Policy().Session))
+	if !ok {
+		return
+	}
+	g.forwardRoom(ctx, rm, []byte(v.pass))
 	g.setCookies(ctx, rm, v)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
+	"github.com/usherhq/usher/queue/memory"
 )
 
 // status is the status JSON of the outside contract.
@@ -390,4 +391,34 @@ func TestPreflightPassesThrough(t *testing.T) {
 	if joined := g.ctrl.Room("sale").View().Joined; joined != 0 {
 		t.Errorf("a preflight joined the line (%d joined)", joined)
 	}
+}
+
+// TestPassthrough: a room with no line lets every visitor through at once
+// with a pass, without the queue store, until it is paused.
+func TestPassthrough(t *testing.T) {
+	clk := newClock()
+	o := newOrigin(t, nil)
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: memory.New(memory.Options{Now: clk.Now}),
+		room: func(r *RoomConfig) { r.Mode, r.MaxActive = "passthrough", 1 }})
+	for i := range 5 {
+		fan := newBrowser(t)
+		resp, body := fan.get(g.URL + "/events/1")
+		if resp.StatusCode != 200 || !strings.HasPrefix(body, "origin") {
+			t.Fatalf("visitor %d: %d %.100q", i, resp.StatusCode, body)
+		}
+		req, _, _ := o.lastRequest()
+		if _, err := g.tokens.Verify([]byte(req.Header.Get(admission.PassHeader)), admission.KindPass, "sale"); err != nil {
+			t.Errorf("visitor %d: the origin got no valid pass: %v", i, err)
+		}
+		// With the pass, the next request goes through as any admitted one.
+		if resp, _ := fan.get(g.URL + "/events/2"); resp.StatusCode != 200 {
+			t.Errorf("visitor %d, second request: %d", i, resp.StatusCode)
+		}
+	}
+	g.tick(t)
+	if v := g.ctrl.Room("sale").View(); v.Joined != 0 {
+		t.Errorf("%d places made in a room with no line", v.Joined)
+	}
+	setState(t, g.Gateway, "sale", admission.StatePaused)
+	newBrowser(t).join(g)
 }
