@@ -512,6 +512,15 @@ func TestDemoOnRealStores(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+schema+".events").Scan(&events); err != nil || events == 0 {
 		t.Errorf("events in the schema: %d (%v)", events, err)
 	}
+	// A fan joins, so the queue has keys whatever the crowd has done yet.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.addr+"/events/", nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+	req.Header.Set("Accept-Language", "en-GB")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	prefix := regexp.MustCompile(`key_prefix=(usher-demo:[A-Za-z0-9_-]+:)`).FindStringSubmatch(sw.String())
 	if prefix == nil {
 		t.Fatalf("the demo did not say its Redis key prefix:\n%s", sw.String())

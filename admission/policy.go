@@ -37,6 +37,13 @@ const (
 	// StateClosed: the sale is over. The room answers a closed page to
 	// everyone, with a pass or without.
 	StateClosed State = "closed"
+
+	// StateScheduled is the phase of an open room before its OpensAt: a
+	// countdown, no line yet. A phase, never a state to set.
+	StateScheduled State = "scheduled"
+	// StatePrequeue is the phase of an open room from OpensAt until its
+	// SaleStartsAt: visitors join and wait, nobody is admitted yet.
+	StatePrequeue State = "prequeue"
 )
 
 // Policy is how a room admits visitors. The zero value is not usable; start
@@ -65,6 +72,29 @@ type Policy struct {
 	RateRamp time.Duration
 	// Ramp, when set, is the rate the current ramp started from and when.
 	Ramp *Ramp
+	// OpensAt, when set, is when an open room's line opens: before it the
+	// room shows a countdown. Zero for a line open from the start.
+	OpensAt time.Time
+	// SaleStartsAt, when set, is when an open room starts admitting:
+	// visitors who come earlier (after OpensAt) join and wait. Zero for
+	// admissions from the start.
+	SaleStartsAt time.Time
+}
+
+// Phase is the state the room is in at now: State, except that an open
+// room is StateScheduled before OpensAt and StatePrequeue before
+// SaleStartsAt. Paused, sold-out and closed rooms are what they are.
+func (p Policy) Phase(now time.Time) State {
+	if p.State != StateOpen {
+		return p.State
+	}
+	switch {
+	case !p.OpensAt.IsZero() && now.Before(p.OpensAt):
+		return StateScheduled
+	case !p.SaleStartsAt.IsZero() && now.Before(p.SaleStartsAt):
+		return StatePrequeue
+	}
+	return StateOpen
 }
 
 // Ramp is a rate increase in progress: the effective rate climbs linearly
@@ -122,6 +152,9 @@ func (p Policy) Check(add func(field, problem string)) {
 	if p.RateRamp < 0 || p.RateRamp > maxRateRamp {
 		add("rate_ramp", fmt.Sprintf("must be between 0s and %s", maxRateRamp))
 	}
+	if !p.OpensAt.IsZero() && !p.SaleStartsAt.IsZero() && p.SaleStartsAt.Before(p.OpensAt) {
+		add("sale_starts_at", "must not be before opens_at")
+	}
 }
 
 // EffectiveRate is the rate per minute in force at now: the policy's rate,
@@ -165,7 +198,7 @@ func (p Policy) WithRate(rate float64, now time.Time) Policy {
 func (p Policy) Limits(now time.Time) queue.Limits {
 	rate := p.EffectiveRate(now)
 	return queue.Limits{
-		Admit:         p.State == StateOpen,
+		Admit:         p.Phase(now) == StateOpen,
 		RatePerMinute: rate,
 		// Two seconds of budget may build up while nobody waits: enough to
 		// ride out a late tick, little enough to keep every minute within a
@@ -180,16 +213,18 @@ func (p Policy) Limits(now time.Time) queue.Limits {
 // policyJSON is a policy as the store keeps it and the admin API shows it:
 // the configuration's field names, durations as Go writes them.
 type policyJSON struct {
-	RatePerMinute float64   `json:"rate_per_minute"`
-	MaxActive     int       `json:"max_active"`
-	Session       string    `json:"session"`
-	ClaimWindow   string    `json:"claim_window"`
-	Mode          Mode      `json:"mode"`
-	State         State     `json:"state"`
-	PollMin       string    `json:"poll_min"`
-	PollMax       string    `json:"poll_max"`
-	RateRamp      string    `json:"rate_ramp"`
-	Ramp          *rampJSON `json:"ramp,omitempty"`
+	RatePerMinute float64    `json:"rate_per_minute"`
+	MaxActive     int        `json:"max_active"`
+	Session       string     `json:"session"`
+	ClaimWindow   string     `json:"claim_window"`
+	Mode          Mode       `json:"mode"`
+	State         State      `json:"state"`
+	PollMin       string     `json:"poll_min"`
+	PollMax       string     `json:"poll_max"`
+	RateRamp      string     `json:"rate_ramp"`
+	Ramp          *rampJSON  `json:"ramp,omitempty"`
+	OpensAt       *time.Time `json:"opens_at,omitempty"`
+	SaleStartsAt  *time.Time `json:"sale_starts_at,omitempty"`
 }
 
 type rampJSON struct {
@@ -209,6 +244,7 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 	if p.Ramp != nil {
 		w.Ramp = &rampJSON{From: p.Ramp.From, Since: p.Ramp.Since.UTC()}
 	}
+	w.OpensAt, w.SaleStartsAt = timeOrNil(p.OpensAt), timeOrNil(p.SaleStartsAt)
 	return json.Marshal(w)
 }
 
@@ -234,8 +270,23 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 	if w.Ramp != nil {
 		out.Ramp = &Ramp{From: w.Ramp.From, Since: w.Ramp.Since}
 	}
+	if w.OpensAt != nil {
+		out.OpensAt = *w.OpensAt
+	}
+	if w.SaleStartsAt != nil {
+		out.SaleStartsAt = *w.SaleStartsAt
+	}
 	*p = out
 	return nil
+}
+
+// timeOrNil is t in UTC, or nil for the zero time.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // FieldProblem is one thing wrong with a requested change.
@@ -245,7 +296,7 @@ type FieldProblem struct {
 }
 
 // Patchable lists the fields a JSON merge patch may set.
-var Patchable = []string{"rate_per_minute", "max_active", "session", "claim_window", "state", "poll_min", "poll_max", "rate_ramp", "mode"}
+var Patchable = []string{"rate_per_minute", "max_active", "session", "claim_window", "state", "poll_min", "poll_max", "rate_ramp", "mode", "opens_at", "sale_starts_at"}
 
 // Patch applies a JSON merge patch (RFC 7396) of policy fields at now and
 // checks the result. It returns every problem at once, and the policy is to
@@ -266,6 +317,23 @@ func (p Policy) Patch(patch []byte, now time.Time) (Policy, []FieldProblem) {
 	sort.Strings(names)
 	for _, name := range names {
 		raw := fields[name]
+		if name == "opens_at" || name == "sale_starts_at" {
+			dst := &out.OpensAt
+			if name == "sale_starts_at" {
+				dst = &out.SaleStartsAt
+			}
+			if string(raw) == "null" {
+				*dst = time.Time{} // no schedule: open from now
+				continue
+			}
+			var t time.Time
+			if err := json.Unmarshal(raw, &t); err != nil {
+				bad(name, `must be an RFC 3339 time such as "2027-06-01T10:00:00+02:00", or null`)
+				continue
+			}
+			*dst = t
+			continue
+		}
 		if string(raw) == "null" {
 			bad(name, "cannot be removed; give a value")
 			continue

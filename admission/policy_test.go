@@ -142,3 +142,51 @@ func TestEstimate(t *testing.T) {
 		t.Errorf("after a ramp: %v, want 2m", got)
 	}
 }
+
+func TestPhaseAndSchedule(t *testing.T) {
+	p := basePolicy()
+	p.OpensAt, p.SaleStartsAt = t0.Add(time.Hour), t0.Add(2*time.Hour)
+	for _, tt := range []struct {
+		state State
+		at    time.Duration
+		want  State
+		admit bool
+	}{
+		{StateOpen, 0, StateScheduled, false},
+		{StateOpen, time.Hour, StatePrequeue, false},
+		{StateOpen, 2 * time.Hour, StateOpen, true},
+		{StatePaused, 0, StatePaused, false},
+		{StateSoldOut, 3 * time.Hour, StateSoldOut, false},
+	} {
+		p.State = tt.state
+		now := t0.Add(tt.at)
+		if got := p.Phase(now); got != tt.want {
+			t.Errorf("%s at +%v: phase %s, want %s", tt.state, tt.at, got, tt.want)
+		}
+		if got := p.Limits(now).Admit; got != tt.admit {
+			t.Errorf("%s at +%v: admit %v, want %v", tt.state, tt.at, got, tt.admit)
+		}
+	}
+
+	// The schedule survives the store and the admin API's patches.
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Policy
+	if err := json.Unmarshal(b, &back); err != nil || !back.OpensAt.Equal(p.OpensAt) || !back.SaleStartsAt.Equal(p.SaleStartsAt) {
+		t.Errorf("round trip: %+v (%v) from %s", back, err, b)
+	}
+	got, problems := p.Patch([]byte(`{"opens_at":null,"sale_starts_at":"2031-03-01T12:00:00+02:00"}`), t0)
+	if len(problems) != 0 || !got.OpensAt.IsZero() || !got.SaleStartsAt.Equal(time.Date(2031, 3, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("patch: %+v %v", got, problems)
+	}
+	_, problems = p.Patch([]byte(`{"opens_at":"tomorrow"}`), t0)
+	if len(problems) != 1 || problems[0].Field != "opens_at" {
+		t.Errorf("a bad time: %v", problems)
+	}
+	_, problems = p.Patch([]byte(`{"sale_starts_at":"2000-01-01T00:00:00Z"}`), t0)
+	if len(problems) != 1 || problems[0].Field != "sale_starts_at" {
+		t.Errorf("a sale before the line opens: %v", problems)
+	}
+}

@@ -24,6 +24,9 @@ func (c Crowd) Run(ctx context.Context) error {
 	var waiting []int64
 	for i := range c.Size {
 		pl, err := c.Room.Join(ctx)
+		if ctx.Err() != nil {
+			return nil // the demo is stopping: not a failure
+		}
 		if err != nil {
 			return err
 		}

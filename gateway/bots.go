@@ -311,7 +311,7 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 				}
 			case errors.Is(err, shield.ErrChallengeMismatch):
 				ctx.SetContentType("application/json")
-				writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
+				g.writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
 			default:
 				g.challengeFailed(ctx, rm, cl, c.Visitor, err)
 			}
@@ -357,7 +357,7 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 	}
 	g.setCookies(ctx, rm, v)
 	ctx.SetContentType("application/json")
-	writeStatus(ctx, rm, v.wait, true, v.pass != "")
+	g.writeStatus(ctx, rm, v.wait, true, v.pass != "")
 }
 
 // spend marks a verified challenge used, in the queue store so that it

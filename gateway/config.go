@@ -268,6 +268,13 @@ type RoomConfig struct {
 	Mode string `yaml:"mode"`
 	// State at start: open or paused. Default open.
 	State string `yaml:"state"`
+	// OpensAt is when the line opens, an RFC 3339 time such as
+	// "2027-06-01T09:00:00+02:00": before it an open room shows a countdown
+	// to it, in the visitor's time zone. Default "": open now.
+	OpensAt string `yaml:"opens_at"`
+	// SaleStartsAt is when admissions start: visitors who come from
+	// opens_at on join and wait until then. Default "": at once.
+	SaleStartsAt string `yaml:"sale_starts_at"`
 	// PollMin is how often visitors near the front ask for news. Default 2s.
 	PollMin config.Duration `yaml:"poll_min"`
 	// PollMax is how often visitors far back ask. Default 20s.
@@ -294,10 +301,11 @@ type RoomConfig struct {
 	// Default 2.
 	MaxPassesPerAccount int `yaml:"max_passes_per_account"`
 
-	patterns []pattern
-	except   []pattern
-	allow    []netip.Prefix
-	deny     []netip.Prefix
+	patterns            []pattern
+	except              []pattern
+	opensAt, saleStarts time.Time
+	allow               []netip.Prefix
+	deny                []netip.Prefix
 }
 
 // ShieldConfig is a room's bot defence. Each request in the room gets a bot
@@ -774,6 +782,21 @@ func (c *Config) validateRooms(ps *config.Problems) {
 			routes[r.Host+" "+p.String()] = key + " (except)"
 			r.except = append(r.except, p)
 		}
+		r.opensAt, r.saleStarts = time.Time{}, time.Time{}
+		for _, f := range []struct {
+			name, s string
+			dst     *time.Time
+		}{{"opens_at", r.OpensAt, &r.opensAt}, {"sale_starts_at", r.SaleStartsAt, &r.saleStarts}} {
+			if f.s == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, f.s)
+			if err != nil {
+				ps.Add(key+"."+f.name, "must be an RFC 3339 time such as 2027-06-01T09:00:00+02:00, not %q", f.s)
+				continue
+			}
+			*f.dst = t
+		}
 		r.Policy().Check(func(field, problem string) {
 			ps.Add(key+"."+field, "%s", problem)
 		})
@@ -869,5 +892,7 @@ func (r RoomConfig) Policy() admission.Policy {
 		PollMin:       time.Duration(r.PollMin),
 		PollMax:       time.Duration(r.PollMax),
 		RateRamp:      time.Duration(r.RateRamp),
+		OpensAt:       r.opensAt,
+		SaleStartsAt:  r.saleStarts,
 	}
 }

@@ -64,7 +64,7 @@ func (g *Gateway) logAccess(ctx *fasthttp.RequestCtx, route int, rm *room, code 
 // their place in line: admitted at once when the room has room, the queue
 // page when it does not.
 func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
-	state := rm.adm.Policy().State
+	state := g.phase(rm)
 	if state == admission.StateClosed {
 		g.answerClosed(ctx, rm)
 		return
@@ -93,6 +93,11 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 	}
 	if rm.adm.Policy().Mode == admission.ModePassthrough && state == admission.StateOpen {
 		g.passThrough(ctx, rm, cl)
+		return
+	}
+	if state == admission.StateScheduled {
+		// No line yet: a countdown, and no place to give out.
+		g.answerWaiting(ctx, rm, visitor{wait: admission.Wait{PollAfter: g.untilOpen(rm)}})
 		return
 	}
 	if state == admission.StateSoldOut {
@@ -141,6 +146,14 @@ func (g *Gateway) passThrough(ctx *fasthttp.RequestCtx, rm *room, cl client) {
 	}
 	g.forwardRoom(ctx, rm, []byte(v.pass))
 	g.setCookies(ctx, rm, v)
+}
+
+// untilOpen is how long a visitor to a scheduled room waits before asking
+// again: until the line opens, within the room's poll bounds, so that the
+// crowd at the opening minute spreads over the poll interval.
+func (g *Gateway) untilOpen(rm *room) time.Duration {
+	p := rm.adm.Policy()
+	return min(max(p.OpensAt.Sub(g.now()), p.PollMin), p.PollMax)
 }
 
 // forwardRoom proxies a request in a room and measures the origin's answer
@@ -370,16 +383,20 @@ func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value string, life t
 func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	h := &ctx.Response.Header
 	h.Set("Cache-Control", "no-store")
-	state := rm.adm.Policy().State
-	if state == admission.StateSoldOut || state == admission.StateClosed {
+	state := g.phase(rm)
+	switch state {
+	case admission.StateSoldOut, admission.StateClosed:
 		// The answer is final: no place, no wait, no retry soon.
 		v.wait.Position, v.wait.ETAKnown = 0, false
+	case admission.StatePrequeue:
+		// Nobody is admitted before the sale starts: no wait to tell yet.
+		v.wait.ETAKnown = false
 	}
 	if wantsJSON(ctx) {
 		h.Set("Retry-After", strconv.Itoa(int((v.wait.PollAfter+time.Second-1)/time.Second)))
 		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
 		ctx.SetContentType("application/json")
-		writeStatus(ctx, rm, v.wait, v.wait.Position > 0, false)
+		g.writeStatus(ctx, rm, v.wait, v.wait.Position > 0, false)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
@@ -392,7 +409,9 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	err := page.RenderQueue(ctx, page.Queue{
 		Room:       rm.id,
 		Title:      rm.adm.Name(),
-		State:      string(rm.adm.Policy().State),
+		State:      string(state),
+		OpensAt:    rm.adm.Policy().OpensAt,
+		StartsAt:   rm.adm.Policy().SaleStartsAt,
 		Position:   v.wait.Position,
 		Ahead:      v.wait.Ahead(),
 		ETASeconds: eta,
@@ -404,21 +423,28 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	}
 }
 
-// writeStatus sets the response body to the status JSON.
-func writeStatus(ctx *fasthttp.RequestCtx, rm *room, w admission.Wait, queued, admitted bool) {
+// writeStatus sets the response body to the status JSON, in the room's
+// phase now.
+func (g *Gateway) writeStatus(ctx *fasthttp.RequestCtx, rm *room, w admission.Wait, queued, admitted bool) {
 	var buf [256]byte
-	ctx.SetBody(appendStatus(buf[:0], rm, w, queued, admitted))
+	ctx.SetBody(appendStatus(buf[:0], rm, g.phase(rm), w, queued, admitted))
+}
+
+// phase is the room's state now: its policy's state, or the scheduled and
+// prequeue phases of an open room before its sale.
+func (g *Gateway) phase(rm *room) admission.State {
+	return rm.adm.Policy().Phase(g.now())
 }
 
 // appendStatus appends the status JSON of the outside contract:
 // {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"}.
 // position, ahead and eta_seconds are null when unknown: without a valid
 // ticket (queued false) or, for the wait, while the room is paused.
-func appendStatus(b []byte, rm *room, w admission.Wait, queued, admitted bool) []byte {
+func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, queued, admitted bool) []byte {
 	b = append(b, `{"room":"`...)
 	b = append(b, rm.id...) // ids are [a-z0-9_-]: nothing to escape
 	b = append(b, `","state":"`...)
-	b = append(b, rm.adm.Policy().State...)
+	b = append(b, state...)
 	b = append(b, `","position":`...)
 	switch {
 	case admitted:

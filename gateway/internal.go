@@ -73,20 +73,24 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("application/json")
 	pollMin := admission.Wait{PollAfter: rm.adm.Policy().PollMin}
-	state := rm.adm.Policy().State
+	state := g.phase(rm)
 	if pass := ctx.Request.Header.Cookie(rm.passName); len(pass) > 0 && state != admission.StateClosed {
 		if c, err := g.tokens.Verify(pass, admission.KindPass, rm.id); err == nil {
 			if rm.revoked.Load().has(c) {
 				g.refuseRevoked(ctx, rm)
 				return
 			}
-			writeStatus(ctx, rm, pollMin, true, true)
+			g.writeStatus(ctx, rm, pollMin, true, true)
 			return
 		}
 	}
+	if state == admission.StateScheduled {
+		g.writeStatus(ctx, rm, admission.Wait{PollAfter: g.untilOpen(rm)}, false, false)
+		return
+	}
 	if state == admission.StateSoldOut || state == admission.StateClosed {
 		// Waiting visitors learn it within one poll; the page stops polling.
-		writeStatus(ctx, rm, admission.Wait{PollAfter: rm.adm.Policy().PollMax}, false, false)
+		g.writeStatus(ctx, rm, admission.Wait{PollAfter: rm.adm.Policy().PollMax}, false, false)
 		return
 	}
 	var v visitor
@@ -96,7 +100,7 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if v.claims.Seq == 0 {
-		writeStatus(ctx, rm, pollMin, false, false)
+		g.writeStatus(ctx, rm, pollMin, false, false)
 		return
 	}
 	if rm.revoked.Load().has(v.claims) {
@@ -122,15 +126,15 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 				return
 			}
 			g.setCookies(ctx, rm, v)
-			writeStatus(ctx, rm, pollMin, true, true)
+			g.writeStatus(ctx, rm, pollMin, true, true)
 			return
 		case claim.Outcome == queue.Ended:
-			writeStatus(ctx, rm, pollMin, false, false)
+			g.writeStatus(ctx, rm, pollMin, false, false)
 			return
 		default:
 			v.wait = admission.Wait{Position: 1, ETAKnown: true, PollAfter: rm.adm.Policy().PollMin}
 		}
 	}
 	g.setCookies(ctx, rm, v)
-	writeStatus(ctx, rm, v.wait, true, false)
+	g.writeStatus(ctx, rm, v.wait, true, false)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
 	"github.com/usherhq/usher/queue/memory"
+	"github.com/usherhq/usher/queue/queuetest"
 )
 
 // status is the status JSON of the outside contract.
@@ -421,4 +422,49 @@ func TestPassthrough(t *testing.T) {
 	}
 	setState(t, g.Gateway, "sale", admission.StatePaused)
 	newBrowser(t).join(g)
+}
+
+// TestSchedule: before opens_at a countdown and no line; from opens_at the
+// prequeue, where fans join and wait in arrival order; from sale_starts_at
+// admissions, first come first served.
+func TestSchedule(t *testing.T) {
+	clk := newClock()
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: newOrigin(t, nil).URL, store: memory.New(memory.Options{Now: clk.Now}),
+		room: func(r *RoomConfig) {
+			r.OpensAt = queuetest.Start.Add(time.Hour).Format(time.RFC3339)
+			r.SaleStartsAt = queuetest.Start.Add(2 * time.Hour).Format(time.RFC3339)
+		}})
+	early := newBrowser(t)
+	resp, body := early.get(g.URL + "/events/1")
+	if resp.StatusCode != 200 || !strings.Contains(body, "opens soon") || !strings.Contains(body, "The line opens on") {
+		t.Fatalf("before opens_at: %d %.300q", resp.StatusCode, body)
+	}
+	if early.cookie(g.URL, admission.TicketCookie("sale")) != "" {
+		t.Error("a ticket before the line opened")
+	}
+	if s := early.status(g); s.State != "scheduled" || s.Position != nil || s.PollAfterMS > 20_000 {
+		t.Errorf("status before opens_at: %+v", s)
+	}
+
+	clk.Add(time.Hour)
+	first, second := newBrowser(t), newBrowser(t)
+	for _, b := range []*browser{first, second} {
+		resp, body := b.get(g.URL + "/events/1")
+		if resp.StatusCode != 200 || !strings.Contains(body, "The sale starts on") {
+			t.Fatalf("in the prequeue: %d %.300q", resp.StatusCode, body)
+		}
+	}
+	g.tick(t)
+	if s := first.status(g); s.State != "prequeue" || s.position(t) != 1 || s.Admitted {
+		t.Errorf("first in the prequeue: %+v", s)
+	}
+	if v := g.ctrl.Room("sale").View(); v.Served != 0 {
+		t.Errorf("%d offered before the sale started", v.Served)
+	}
+
+	clk.Add(time.Hour)
+	g.tick(t)
+	if s := first.status(g); !s.Admitted {
+		t.Errorf("first after the sale started: %+v", s)
+	}
 }

@@ -90,5 +90,5 @@ func (g *Gateway) reprove(ctx *fasthttp.RequestCtx, rm *room, c admission.Claims
 	}
 	g.setCookies(ctx, rm, v)
 	ctx.SetContentType("application/json")
-	writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
+	g.writeStatus(ctx, rm, rm.adm.Wait(c.Seq), true, false)
 }

@@ -30,7 +30,12 @@ type roomJSON struct {
 	ClaimWindow   string    `json:"claim_window"`
 	PollMin       string    `json:"poll_min"`
 	PollMax       string    `json:"poll_max"`
-	Version       int64     `json:"version"`
+	// OpensAt and SaleStartsAt are the schedule (null: none), and Phase
+	// the state it puts an open room in now: scheduled, prequeue or open.
+	OpensAt      *time.Time `json:"opens_at"`
+	SaleStartsAt *time.Time `json:"sale_starts_at"`
+	Phase        string     `json:"phase"`
+	Version      int64      `json:"version"`
 }
 
 // rampJSON is a rate ramp under way.
@@ -48,6 +53,15 @@ func (s *Server) roomJSON(r *admission.Room, p admission.Policy, version int64) 
 		RatePerMinute: p.RatePerMinute, EffectiveRate: p.EffectiveRate(now), RateRamp: p.RateRamp.String(),
 		MaxActive: p.MaxActive, Session: p.Session.String(), ClaimWindow: p.ClaimWindow.String(),
 		PollMin: p.PollMin.String(), PollMax: p.PollMax.String(), Version: version,
+		Phase: string(p.Phase(now)),
+	}
+	if !p.OpensAt.IsZero() {
+		t := p.OpensAt.UTC()
+		out.OpensAt = &t
+	}
+	if !p.SaleStartsAt.IsZero() {
+		t := p.SaleStartsAt.UTC()
+		out.SaleStartsAt = &t
 	}
 	if ramping, end := p.Ramping(now); ramping {
 		out.Ramp = &rampJSON{From: p.Ramp.From, To: p.RatePerMinute, StartedAt: p.Ramp.Since.UTC(), EndsAt: end.UTC()}

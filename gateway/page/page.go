@@ -75,6 +75,10 @@ type Queue struct {
 	// StatusURL is the status endpoint as an escaped path and query, e.g.
 	// "/_usher/status?room=demo". Empty means /_usher/status for Room.
 	StatusURL string
+	// OpensAt is when the line opens, shown in the "scheduled" state;
+	// StartsAt when the sale starts, shown in the "prequeue" state. The page
+	// writes them in the visitor's time zone (in UTC without JavaScript).
+	OpensAt, StartsAt time.Time
 }
 
 // Error is a page for a request the gateway could not serve.
@@ -112,6 +116,9 @@ type queueView struct {
 	Wait         string
 	Notice       string
 	Stopped      bool
+	// At is the time the notice speaks of (RFC 3339), for the script to
+	// write in the visitor's time zone.
+	At string
 }
 
 // errorView is Error as the template uses it.
@@ -188,6 +195,14 @@ func newQueueView(q Queue) queueView {
 		Wait:       waitText(q.ETASeconds),
 		Notice:     notice(q.State),
 	}
+	switch at := map[string]time.Time{"scheduled": q.OpensAt, "prequeue": q.StartsAt}[q.State]; {
+	case q.State == "scheduled":
+		v.Notice = "The line opens " + whenText(at) + ". Keep this page open: it lets you in by itself."
+		v.At = rfc3339(at)
+	case q.State == "prequeue":
+		v.Notice = "The sale starts " + whenText(at) + ". You keep your place in line until then."
+		v.At = rfc3339(at)
+	}
 	if q.Position > 0 {
 		v.PositionText = group(q.Position)
 		v.AheadText = aheadText(q.Ahead)
@@ -256,6 +271,23 @@ func notice(state string) string {
 		return "This sale has ended."
 	}
 	return ""
+}
+
+// whenText writes a time for a notice, in UTC: "on Tue 1 Jun at 09:00
+// UTC", or "soon" for the zero time.
+func whenText(t time.Time) string {
+	if t.IsZero() {
+		return "soon"
+	}
+	return t.UTC().Format("on Mon 2 Jan at 15:04 MST")
+}
+
+// rfc3339 is t for the page's script, "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

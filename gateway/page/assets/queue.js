@@ -125,12 +125,27 @@
     return first > 0 ? Math.floor(100 * (first - ahead) / first) : 100;
   }
 
+  // when writes the time a notice speaks of in the visitor's own time zone,
+  // as the server cannot know it.
+  var at = noticeEl.getAttribute("data-at");
+  function when() {
+    var d = at ? new Date(at) : null;
+    if (!d || isNaN(d.getTime())) return "soon";
+    try {
+      return "on " + d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    } catch (e) {
+      return "on " + d.toString();
+    }
+  }
+
   function notice() {
+    if (state === "scheduled") return "The line opens " + when() + ". Keep this page open: it lets you in by itself.";
     if (cookieTrouble) return "Your browser did not keep this site's cookie, so we cannot hold your place in line. Please allow cookies for this site, then reload this page.";
     if (state === "soldout") return "This sale is sold out. Thank you for waiting.";
     if (state === "closed") return "This sale has ended.";
     if (offline) return "Reconnecting… you keep your place.";
     if (state === "paused") return "The sale is paused for a moment. You keep your place.";
+    if (state === "prequeue") return "The sale starts " + when() + ". You keep your place in line until then.";
     return "";
   }
 
@@ -138,6 +153,7 @@
     root.className = "card" + (state === "paused" ? " paused" : "") +
       (offline ? " offline" : "") + (stopped ? " stopped" : "");
     if (cookieTrouble) setPlace("lost", "We could not keep your place in line.");
+    else if (state === "scheduled") setPlace("wait", "The line is not open yet.");
     else if (pos === null) setPlace("?", "Finding your place in line…");
     else if (pos === 1) setPlace("1", "You are ", "next", " in line.");
     else setPlace(String(pos), "You are number ", group(pos), " in line.");
@@ -204,6 +220,11 @@
     if (state === "soldout" || state === "closed") {
       stopped = true;
       return render();
+    }
+    if (state === "scheduled") {
+      // No line yet: wait for it to open, then load the page to join.
+      render();
+      return schedule(pollMs);
     }
     if (s.position === null || s.position === undefined) return rejoin();
     drop("sessionStorage", rejoinKey);
