@@ -1,7 +1,7 @@
 # usher: `make test` is the one command that checks everything.
 GO ?= go
 
-.PHONY: test services vet build bench fuzz
+.PHONY: test services vet build bench fuzz storm
 
 # Starts Redis and PostgreSQL where they are not running (installing them and
 # chromium with apt-get where missing), then runs every test with the race
@@ -32,3 +32,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCookies -fuzztime 30s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./admission/
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./admission/
+
+# A full on-sale rehearsal: 50,000 fans and 10,000 bots against usher demo
+# on Redis and PostgreSQL; reports in artifacts/storm.{json,html}.
+storm: services
+	bench/storm.sh

@@ -110,7 +110,10 @@ func (g *Gateway) screenJoin(ctx *fasthttp.RequestCtx, rm *room, cl client, hadT
 // screenPoll scores a status poll of a visitor in line, and refuses it
 // with 403 at the room's block_at; pollAfter is the interval the visitor
 // is told now, never more than the one it was told before, since places
-// only move forward.
+// only move forward. A poll that comes sooner than the visitor was told
+// (more often than three tabs would) is answered 429 with the interval to
+// wait: the place is kept, and a fan's page, which waits as told, never
+// meets it.
 func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, visitor string, pollAfter time.Duration) bool {
 	if cl.trusted {
 		return true
@@ -119,6 +122,16 @@ func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, visi
 	if s := rm.shield; s.BlockAt > 0 && reasons.Score() >= s.BlockAt {
 		g.decide(rm, decideBlock, reasons, "status", cl)
 		refuseBot(ctx)
+		return false
+	}
+	if reasons&shield.ReasonFastPoll != 0 {
+		g.decide(rm, decideBlock, reasons, "status", cl)
+		writeError(ctx, page.Error{
+			Status:     fasthttp.StatusTooManyRequests,
+			Title:      "Too early",
+			Message:    "Your place is safe. Ask again when you were told to.",
+			RetryAfter: max(pollAfter, time.Second),
+		})
 		return false
 	}
 	g.decide(rm, decideAllow, reasons, "status", cl)

@@ -121,7 +121,7 @@ func TestBotScore(t *testing.T) {
 
 	// A browser-like client that drops its cookies and joins again and
 	// again from one address: clean at first, challenged once it has
-	// joined too often without its ticket.
+	// joined more than three times without its ticket.
 	addr := net.IPv4(127, 11, 0, 1)
 	codes := ""
 	for range 12 {
@@ -132,8 +132,8 @@ func TestBotScore(t *testing.T) {
 			codes += "j"
 		}
 	}
-	if codes != "jjjjjjjjjjcc" {
-		t.Errorf("joins without cookies from one address: %s, want ten joins then challenges", codes)
+	if codes != "jjjccccccccc" {
+		t.Errorf("joins without cookies from one address: %s, want three joins then challenges", codes)
 	}
 	for _, r := range []struct {
 		decision, reason string
@@ -141,7 +141,7 @@ func TestBotScore(t *testing.T) {
 	}{
 		{"challenge", "automation_agent", 2}, {"challenge", "no_accept_language", 2},
 		{"block", "automation_agent", 1}, {"block", "headless", 1},
-		{"challenge", "join_rate", 2}, {"challenge", "cookieless_joins", 2},
+		{"challenge", "join_rate", 2}, {"challenge", "cookieless_joins", 9},
 	} {
 		if got := g.reasons(r.decision, r.reason); got != r.want {
 			t.Errorf("usher_shield_reasons_total{decision=%s,reason=%s} = %v, want %v", r.decision, r.reason, got, r.want)
@@ -275,7 +275,11 @@ func TestChallengeInBrowser(t *testing.T) {
 // other: any one of them solved gives the place, the others then spend
 // nothing, and no answer touches a pass.
 func TestParallelChallenges(t *testing.T) {
-	g, _ := shieldGateway(t)
+	// A headless browser scores 50, and 40 more once its joins without a
+	// ticket add up: challenged, not blocked, with block_at above 90.
+	g, _, _ := limitedGateway(t, DefaultLimits(), func(c *Config) {
+		c.Rooms[0].Shield.ChallengeBits, c.Rooms[0].Shield.ChallengeBitsMax, c.Rooms[0].Shield.BlockAt = 8, 10, 95
+	})
 	bot := newBrowser(t)
 	// A headless browser's page (score 50), fetching JSON: challenged, and
 	// not yet blocked as its cookieless joins add up.
@@ -330,5 +334,34 @@ func TestParallelChallenges(t *testing.T) {
 	g.tick(t)
 	if joined := g.ctrl.Room("sale").View().Joined; joined != 1 {
 		t.Errorf("%d places made, want 1", joined)
+	}
+}
+
+// TestFastPoll: a visitor polling far sooner than told is answered 429
+// with the interval to wait, and keeps its place; a fan's tabs polling as
+// told never are.
+func TestFastPoll(t *testing.T) {
+	g, clk := shieldGateway(t)
+	bot := newBrowser(t)
+	bot.join(g)
+	told := time.Duration(bot.status(g).PollAfterMS) * time.Millisecond
+	codes := ""
+	for range 8 {
+		resp, _ := bot.get(g.URL+"/_usher/status?room=sale", "Accept", "application/json")
+		codes += map[bool]string{true: "o", false: "x"}[resp.StatusCode == 200]
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("a refused poll without Retry-After")
+		}
+	}
+	if !strings.HasPrefix(codes, "oo") || !strings.HasSuffix(codes, "xxx") {
+		t.Errorf("eight polls at once: %s (o answered, x refused), want the first answered and the last refused", codes)
+	}
+	// Waiting as told, it is answered again, at the same place.
+	clk.Add(told)
+	if s := bot.status(g); s.position(t) != 1 {
+		t.Errorf("after waiting: %+v", s)
+	}
+	if got := g.reasons("block", "fast_poll"); got < 3 {
+		t.Errorf("usher_shield_reasons_total{decision=block,reason=fast_poll} = %v", got)
 	}
 }

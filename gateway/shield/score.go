@@ -42,7 +42,10 @@ const (
 	ReasonFastPoll
 	// ReasonCookielessJoins: this address keeps joining without sending
 	// back the ticket cookie it was given (see
-	// [ScorerConfig.CookielessJoins]). Weight 30.
+	// [ScorerConfig.CookielessJoins]). Weight 40: alone it reaches the
+	// default challenge threshold, since one address opening place after
+	// place without keeping any is what a bot taking many places does; a
+	// household behind one address meets one challenge, once.
 	ReasonCookielessJoins
 	// ReasonPassSpread: this visitor's pass was used from more distinct
 	// networks than [ScorerConfig.PassNetworks] allows. Weight 60.
@@ -69,7 +72,7 @@ var reasonNames = [reasonCount]string{
 	"failed_challenges",
 }
 
-var reasonWeights = [reasonCount]int{15, 50, 50, 30, 20, 30, 30, 60, 25}
+var reasonWeights = [reasonCount]int{15, 50, 50, 30, 20, 30, 40, 60, 25}
 
 // AllReasons lists every single reason in bit order, for instance to create
 // every metric label value up front.

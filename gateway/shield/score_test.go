@@ -193,7 +193,7 @@ func TestReasonScore(t *testing.T) {
 		{shield.ReasonJoinRate, 30},
 		{shield.ReasonSubnetJoinRate, 20},
 		{shield.ReasonFastPoll, 30},
-		{shield.ReasonCookielessJoins, 30},
+		{shield.ReasonCookielessJoins, 40},
 		{shield.ReasonPassSpread, 60},
 		{shield.ReasonFailedChallenges, 25},
 		{shield.ReasonNoAcceptLanguage | shield.ReasonJoinRate, 45},
@@ -209,8 +209,8 @@ func TestReasonScore(t *testing.T) {
 			t.Errorf("(%v).Score() = %d, want %d", tt.reasons, got, tt.score)
 		}
 	}
-	if got := (^shield.Reason(0)).Weight(); got != 310 {
-		t.Errorf("Weight of every reason = %d, want 310, uncapped", got)
+	if got := (^shield.Reason(0)).Weight(); got != 320 {
+		t.Errorf("Weight of every reason = %d, want 320, uncapped", got)
 	}
 }
 
