@@ -178,12 +178,12 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 
 	switch kind {
 	case botFastPoller:
-		c := newClient(st.env, botAddr(i), browserUA, browserLang, true)
+		c := newClient(st.env, botAddr(i), browserUA, browserLang, kind)
 		defer c.close()
 		add(queueAndBuy(c, fastPollEvery, shop))
 
 	case botCookieDropper:
-		c := newClient(st.env, botAddr(i), browserUA, browserLang, true)
+		c := newClient(st.env, botAddr(i), browserUA, browserLang, kind)
 		defer c.close()
 		for range dropperJoins {
 			c.dropCookies()
@@ -198,7 +198,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		type got struct{ admitted, tickets int }
 		done := make(chan got, manyPlacesCount)
 		for range manyPlacesCount {
-			c := newClient(st.env, botAddr(i), browserUA, browserLang, true)
+			c := newClient(st.env, botAddr(i), browserUA, browserLang, kind)
 			tab := shop
 			tab.rng = rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 			go func() {
@@ -213,7 +213,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		}
 
 	case botAutomation:
-		c := newClient(st.env, botAddr(i), automationAgents[i%len(automationAgents)], "", true)
+		c := newClient(st.env, botAddr(i), automationAgents[i%len(automationAgents)], "", kind)
 		defer c.close()
 		for range automationTries {
 			var v visit
@@ -233,7 +233,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		}
 
 	case botForger:
-		c := newClient(st.env, botAddr(i), browserUA, browserLang, true)
+		c := newClient(st.env, botAddr(i), browserUA, browserLang, kind)
 		defer c.close()
 		// A real ticket to tamper with: join once, keep it.
 		var v visit
@@ -252,7 +252,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		}
 
 	case botPassSharer:
-		c := newClient(st.env, botAddr(i), browserUA, browserLang, true)
+		c := newClient(st.env, botAddr(i), browserUA, browserLang, kind)
 		defer c.close()
 		var v visit
 		out := c.join(ctx, page, false, &v, refused)
@@ -265,7 +265,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		res.admitted++
 		pass := c.cookie("usher_pass_" + st.env.room)
 		for j := range sharedCopies {
-			cp := newClient(st.env, copyAddr(i, j), browserUA, browserLang, true)
+			cp := newClient(st.env, copyAddr(i, j), browserUA, browserLang, kind)
 			cp.setCookie("usher_pass_"+st.env.room, pass)
 			for range sharedUses {
 				if _, err := cp.request(ctx, kindProxied, "GET", api, acceptJSON, "", "", nil, refused); err != nil && ctx.Err() != nil {
@@ -281,7 +281,7 @@ func (st *storm) bot(ctx context.Context, i int, kind string, at time.Duration, 
 		if st.cfg.origin == "" {
 			break
 		}
-		c := newClient(st.env, botAddr(i), automationAgents[i%len(automationAgents)], "", true)
+		c := newClient(st.env, botAddr(i), automationAgents[i%len(automationAgents)], "", kind)
 		defer c.close()
 		target := strings.TrimRight(st.cfg.origin, "/") + api
 		for n := range originTries {

@@ -45,12 +45,12 @@ type client struct {
 	jar  http.CookieJar
 	ua   string
 	lang string // "" sends no Accept-Language
-	bot  bool
+	bot  string // the bot's behaviour; "" for a fan
 }
 
 // newClient is a client whose connections leave from addr (a loopback
 // address); ua and lang are its User-Agent and Accept-Language.
-func newClient(e *env, addr net.IP, ua, lang string, bot bool) *client {
+func newClient(e *env, addr net.IP, ua, lang string, bot string) *client {
 	jar, _ := cookiejar.New(nil) // never fails without options
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: addr}, Timeout: 5 * time.Second}
 	tr := &http.Transport{
@@ -153,7 +153,7 @@ func (c *client) request(ctx context.Context, kind, method, rawURL, accept, cont
 		return a, fmt.Errorf("%s %s: read: %w", method, u.Path, err)
 	}
 	isStopped := false
-	if c.bot && stopped != nil {
+	if c.bot != "" && stopped != nil {
 		isStopped = stopped(a)
 	}
 	c.env.rec.request(kind, start, a.took, c.bot, isStopped)

@@ -40,7 +40,7 @@ func (st *storm) fan(ctx context.Context, i int, at time.Duration, rng *rand.Ran
 	}
 	res.arrived = true
 	st.arrived.Add(1)
-	c := newClient(st.env, fanAddr(i), browserUA, browserLang, false)
+	c := newClient(st.env, fanAddr(i), browserUA, browserLang, "")
 	defer c.close()
 	leave := func(string) bool { return rng.Float64() < st.cfg.abandon }
 

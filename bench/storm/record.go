@@ -29,6 +29,7 @@ type recorder struct {
 	joined  int // places given (joins answered with a ticket)
 
 	botRequests, botStopped int
+	byKind                  map[string]*report.BotKind // bot requests by behaviour
 }
 
 // second is what happened during one second of the run.
@@ -39,7 +40,7 @@ type second struct {
 }
 
 func newRecorder(start time.Time) *recorder {
-	return &recorder{start: start, latency: map[string][]float64{}}
+	return &recorder{start: start, latency: map[string][]float64{}, byKind: map[string]*report.BotKind{}}
 }
 
 // at is the second of the run that t falls in, growing the table to it.
@@ -53,8 +54,9 @@ func (r *recorder) at(t time.Time) *second {
 }
 
 // request records one request of kind that started at start and took d;
-// bot says who sent it and stopped whether the gateway or origin refused it.
-func (r *recorder) request(kind string, start time.Time, d time.Duration, bot, stopped bool) {
+// bot is the behaviour of the bot that sent it ("" for a fan), and stopped
+// whether the gateway or origin refused it.
+func (r *recorder) request(kind string, start time.Time, d time.Duration, bot string, stopped bool) {
 	ms := float64(d) / float64(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -70,11 +72,18 @@ func (r *recorder) request(kind string, start time.Time, d time.Duration, bot, s
 	case kindProxied:
 		s.proxied++
 	}
-	if bot {
+	if bot != "" {
 		r.botRequests++
+		k := r.byKind[bot]
+		if k == nil {
+			k = &report.BotKind{}
+			r.byKind[bot] = k
+		}
+		k.Requests++
 		if stopped {
 			r.botStopped++
 			s.botsStopped++
+			k.Stopped++
 		}
 	}
 }
@@ -111,6 +120,10 @@ func (r *recorder) fill(res *report.Results) {
 		res.Latency[k] = report.Summarize(v)
 	}
 	res.BotRequests, res.BotRequestsStopped = r.botRequests, r.botStopped
+	res.BotKinds = map[string]report.BotKind{}
+	for name, k := range r.byKind {
+		res.BotKinds[name] = *k
+	}
 	res.Series = make([]report.Sample, 0, len(r.seconds))
 	var busy, total int
 	for i, s := range r.seconds {

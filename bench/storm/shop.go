@@ -152,14 +152,14 @@ func (c *client) buy(ctx context.Context, s shopper) (tickets int, abandoned boo
 	if json.Unmarshal(a.body, &o) != nil || o.OrderID == "" {
 		return 0, false
 	}
-	p := &placed{owner: c, id: o.OrderID, bot: c.bot, last: o}
+	p := &placed{owner: c, id: o.OrderID, bot: c.bot != "", last: o}
 	s.ledger.add(p)
 	if s.double {
 		// The same key and body again: the same order must come back.
 		if again, err := c.request(ctx, kindProxied, "POST", "/api/orders", acceptJSON, "application/json", body, hdr, refused); err == nil {
 			var o2 orderJSON
 			if json.Unmarshal(again.body, &o2) == nil && o2.OrderID != "" && o2.OrderID != o.OrderID {
-				s.ledger.add(&placed{owner: c, id: o2.OrderID, bot: c.bot, last: o2})
+				s.ledger.add(&placed{owner: c, id: o2.OrderID, bot: c.bot != "", last: o2})
 			}
 		}
 	}

@@ -165,6 +165,14 @@ func tally(res *report.Results, fans []fanResult, bots []botResult) {
 	for _, b := range bots {
 		res.BotsAdmitted += b.admitted
 		res.BotTickets += b.tickets
+		if res.BotKinds == nil {
+			res.BotKinds = map[string]report.BotKind{}
+		}
+		k := res.BotKinds[b.kind]
+		k.Bots++
+		k.Admitted += b.admitted
+		k.Tickets += b.tickets
+		res.BotKinds[b.kind] = k
 	}
 	if n := res.FansAdmitted + res.BotsAdmitted; n > 0 {
 		res.BotAdmissionShare = float64(res.BotsAdmitted) / float64(n)

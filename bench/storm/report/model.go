@@ -52,8 +52,10 @@ type Results struct {
 	// BotRequestsStopped counts bot requests answered with a refusal, a
 	// challenge left unsolved, or a queue page instead of the origin.
 	BotRequestsStopped int `json:"bot_requests_stopped"`
-	BotsAdmitted       int `json:"bots_admitted"`
-	BotTickets         int `json:"bot_tickets"`
+	// BotKinds breaks the bots' requests and outcomes down by behaviour.
+	BotKinds     map[string]BotKind `json:"bot_kinds"`
+	BotsAdmitted int                `json:"bots_admitted"`
+	BotTickets   int                `json:"bot_tickets"`
 	// Shares: of admissions and of tickets, the part that went to bots.
 	BotAdmissionShare float64 `json:"bot_admission_share"`
 	BotTicketShare    float64 `json:"bot_ticket_share"`
@@ -95,6 +97,15 @@ type Sample struct {
 	StatusP50ms float64 `json:"status_p50_ms"`
 	StatusP99ms float64 `json:"status_p99_ms"`
 	OriginP95ms float64 `json:"origin_p95_ms"`
+}
+
+// BotKind is what the bots of one behaviour did and got.
+type BotKind struct {
+	Bots     int `json:"bots"`
+	Requests int `json:"requests"`
+	Stopped  int `json:"stopped"`
+	Admitted int `json:"admitted"`
+	Tickets  int `json:"tickets"`
 }
 
 // Summary is a latency distribution.

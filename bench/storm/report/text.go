@@ -91,6 +91,17 @@ func WriteText(w io.Writer, r *Results) error {
 	p("Bots")
 	p("  requests %d, stopped %d; admitted %d, tickets %d", r.BotRequests, r.BotRequestsStopped, r.BotsAdmitted, r.BotTickets)
 	p("  share of admissions %.1f %%, of tickets %.1f %%", 100*r.BotAdmissionShare, 100*r.BotTicketShare)
+	if len(r.BotKinds) > 0 {
+		p("  %-16s %6s %9s %9s %8s %9s %8s", "behaviour", "bots", "requests", "stopped", "share", "admitted", "tickets")
+		for _, name := range slices.Sorted(maps.Keys(r.BotKinds)) {
+			k := r.BotKinds[name]
+			share := "–"
+			if k.Requests > 0 {
+				share = fmt.Sprintf("%.1f %%", 100*float64(k.Stopped)/float64(k.Requests))
+			}
+			p("  %-16s %6d %9d %9d %8s %9d %8d", name, k.Bots, k.Requests, k.Stopped, share, k.Admitted, k.Tickets)
+		}
+	}
 
 	p("")
 	p("Shield efficacy (reported, not an invariant)")
