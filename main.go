@@ -340,6 +340,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	listen := fs.String("listen", "127.0.0.1:8080", "the address fans open")
 	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "the operators' address (dashboard, admin API, metrics)")
 	bookingAdmin := fs.String("booking-admin-listen", "127.0.0.1:9091", "the booking backend's operator API (\"\" for none)")
+	bookingListen := fs.String("booking-listen", "127.0.0.1:0", "the booking backend's own address, the gateway's origin (a free port by default)")
 	crowd := fs.Int("crowd", 40, "simulated fans who join the line before you")
 	redisURL := fs.String("redis", "", "keep the queue in this Redis (redis://host:port/db) under a key prefix of its own, instead of in memory")
 	databaseURL := fs.String("database", "", "keep the booking data in this database (postgres://… or sqlite:PATH), seeded with the demo's events, instead of a temporary SQLite file")
@@ -403,7 +404,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := demo.Seed(ctx, store, "demo", time.Now()); err != nil {
 		return err
 	}
-	bookingLn, err := net.Listen("tcp", "127.0.0.1:0")
+	bookingLn, err := net.Listen("tcp", *bookingListen)
 	if err != nil {
 		return fmt.Errorf("demo booking backend: %w", err)
 	}
@@ -460,6 +461,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		if bookingAdminLn != nil {
 			fmt.Fprintf(stdout, "  sales  http://%s/api/events/wandering-stars/summary   (same token)\n", bookingAdminLn.Addr())
 		}
+		fmt.Fprintf(stdout, "  origin http://%s/   (the booking backend itself: passes needed)\n", bookingLn.Addr())
 		fmt.Fprintf(stdout, "Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. Press Ctrl-C to stop.\n")
 		if ready != nil {
 			ready <- demoAddrs{g, addr, adminAddr}

@@ -29,7 +29,7 @@ go build -o "$work/storm" ./bench/storm
 psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE SCHEMA $schema"
 export USHER_ADMIN_TOKEN="storm-$$-token"
 "$work/usher" demo -listen 127.0.0.1:18180 -admin-listen 127.0.0.1:19180 -booking-admin-listen 127.0.0.1:19181 \
-	-crowd 0 -redis redis://127.0.0.1:6379/0 -database "$pg&search_path=$schema" -log-level warn 2>"$work/usher.log" &
+	-booking-listen 127.0.0.1:19182 -crowd 0 -redis redis://127.0.0.1:6379/0 -database "$pg&search_path=$schema" -log-level warn 2>"$work/usher.log" &
 usher_pid=$!
 for i in $(seq 100); do
 	curl -sf http://127.0.0.1:18180/_usher/readyz >/dev/null 2>&1 && break
@@ -37,5 +37,5 @@ for i in $(seq 100); do
 done
 mkdir -p artifacts
 "$work/storm" -target http://127.0.0.1:18180 -admin http://127.0.0.1:19180 -booking-admin http://127.0.0.1:19181 \
-	-fans "$FANS" -bots "$BOTS" -burst 20s -tail 40s -duration 4m -settle 30s -rate 30000 -max-active 5000 -exclusive \
+	-origin http://127.0.0.1:19182 -fans "$FANS" -bots "$BOTS" -burst 20s -tail 40s -duration 4m -settle 30s -rate 30000 -max-active 5000 -exclusive \
 	-json artifacts/storm.json -html artifacts/storm.html "$@"

@@ -107,10 +107,10 @@ func TestSmallStorm(t *testing.T) {
 		redisURL = u
 	}
 	token := hex.EncodeToString(b[:]) + "-storm-token"
-	ports := freePorts(t, 3)
-	fansAddr, adminAddr, bookingAdminAddr := ports[0], ports[1], ports[2]
+	ports := freePorts(t, 4)
+	fansAddr, adminAddr, bookingAdminAddr, originAddr := ports[0], ports[1], ports[2], ports[3]
 	demoLog := &lockedBuffer{}
-	demo := exec.Command(bin, "demo", "-listen", fansAddr, "-admin-listen", adminAddr, "-booking-admin-listen", bookingAdminAddr,
+	demo := exec.Command(bin, "demo", "-listen", fansAddr, "-admin-listen", adminAddr, "-booking-admin-listen", bookingAdminAddr, "-booking-listen", originAddr,
 		"-crowd", "0", "-redis", redisURL, "-database", stormPostgres+"&search_path="+schema, "-log-level", "warn")
 	demo.Env = append(os.Environ(), "USHER_ADMIN_TOKEN="+token)
 	demo.Stdout, demo.Stderr = demoLog, demoLog
@@ -139,7 +139,7 @@ func TestSmallStorm(t *testing.T) {
 	started := time.Now()
 	err := run(t.Context(), []string{
 		"-target", "http://" + fansAddr, "-admin", "http://" + adminAddr, "-booking-admin", "http://" + bookingAdminAddr,
-		"-token", token, "-fans", "2000", "-bots", "500", "-burst", "10s", "-tail", "20s",
+		"-token", token, "-origin", "http://" + originAddr, "-fans", "2000", "-bots", "500", "-burst", "10s", "-tail", "20s",
 		"-duration", "80s", "-settle", "20s", "-rate", "12000", "-max-active", "1200",
 		"-exclusive", "-seed", "1", "-json", jsonOut,
 	}, func(string) string { return "" }, &out, &errs)
