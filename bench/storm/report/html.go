@@ -84,6 +84,24 @@ type page struct {
 	Scatter    chart
 	Shown      string
 	Latency    []latencyRow
+	BotKinds   []botKindRow
+}
+
+// botKindRow is one bot behaviour's line of the page.
+type botKindRow struct{ Name, Bots, Requests, Stopped, Share, Admitted, Tickets string }
+
+// botKindRows lists the behaviours by name.
+func botKindRows(m map[string]BotKind) []botKindRow {
+	rows := make([]botKindRow, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		k := m[name]
+		share := noValue
+		if k.Requests > 0 {
+			share = formatFloat(100*float64(k.Stopped)/float64(k.Requests), 1) + " %"
+		}
+		rows = append(rows, botKindRow{name, formatInt(k.Bots), formatInt(k.Requests), formatInt(k.Stopped), share, formatInt(k.Admitted), formatInt(k.Tickets)})
+	}
+	return rows
 }
 
 type pair struct{ Key, Value string }
@@ -140,8 +158,9 @@ func newPage(r *Results) page {
 			{"Joins per second, busiest second", formatFloat(r.JoinsPerSecondPeak, 1)},
 			{"Joins per second, mean", formatFloat(r.JoinsPerSecondMean, 1)},
 		},
-		Charts:  timeCharts(r.Series),
-		Latency: latencyRows(r.Latency),
+		Charts:   timeCharts(r.Series),
+		Latency:  latencyRows(r.Latency),
+		BotKinds: botKindRows(r.BotKinds),
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Settings)) {
 		p.Settings = append(p.Settings, pair{k, r.Settings[k]})
@@ -779,6 +798,18 @@ svg text{font-size:11px;fill:var(--muted)}
 {{- end}}
 </table></div>
 </section>
+
+{{- if .BotKinds}}
+<section>
+<h2>Bots by behaviour</h2>
+<div class="scroll"><table>
+<tr><th scope="col">Behaviour</th><th scope="col" class="num">Bots</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Stopped</th><th scope="col" class="num">Share stopped</th><th scope="col" class="num">Admitted</th><th scope="col" class="num">Tickets</th></tr>
+{{- range .BotKinds}}
+<tr><td>{{.Name}}</td><td class="num">{{.Bots}}</td><td class="num">{{.Requests}}</td><td class="num">{{.Stopped}}</td><td class="num">{{.Share}}</td><td class="num">{{.Admitted}}</td><td class="num">{{.Tickets}}</td></tr>
+{{- end}}
+</table></div>
+</section>
+{{- end}}
 
 <section>
 <h2>Over time</h2>

@@ -562,3 +562,23 @@ func BenchmarkWriteHTML(b *testing.B) {
 		}
 	}
 }
+
+// TestHTMLBotKinds: the bots' figures by behaviour get a table of their own.
+func TestHTMLBotKinds(t *testing.T) {
+	var b strings.Builder
+	r := &Results{BotKinds: map[string]BotKind{
+		"forger":      {Bots: 3, Requests: 40, Stopped: 38, Admitted: 0},
+		"fast-poller": {Bots: 2, Requests: 0},
+	}}
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Bots by behaviour", "<td>fast-poller</td>", "<td>forger</td>", "95.0 %", "–"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Index(b.String(), "fast-poller") > strings.Index(b.String(), ">forger<") {
+		t.Error("behaviours are not in name order")
+	}
+}
