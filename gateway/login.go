@@ -145,7 +145,16 @@ func (g *Gateway) askLogin(ctx *fasthttp.RequestCtx, rm *room) {
 		ctx.SetBody(append(b, '\n'))
 		return
 	}
-	ctx.Redirect(login, fasthttp.StatusSeeOther)
+	redirect(ctx, login, fasthttp.StatusSeeOther)
+}
+
+// redirect answers with a redirect to location as given: a path stays a
+// path, so that behind a proxy that ends TLS the browser keeps its scheme
+// and host (fasthttp's own Redirect would make it absolute with the
+// scheme the gateway sees).
+func redirect(ctx *fasthttp.RequestCtx, location string, status int) {
+	ctx.Response.Header.Set("Location", location)
+	ctx.SetStatusCode(status)
 }
 
 // safeReturn is where a login may send the fan back: a path of this site,
@@ -186,7 +195,7 @@ func (g *Gateway) serveLogin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	g.setFanCookie(ctx, loginCookiePrefix+st.State, sealed, "/_usher/callback", loginTTL)
-	ctx.Redirect(g.login.oauth2Config(p).AuthCodeURL(st.State, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce)), fasthttp.StatusFound)
+	redirect(ctx, g.login.oauth2Config(p).AuthCodeURL(st.State, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce)), fasthttp.StatusFound)
 }
 
 // serveCallback finishes a fan's login: it exchanges the code with the
@@ -250,7 +259,7 @@ func (g *Gateway) serveCallback(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	g.setFanCookie(ctx, accountCookie, sealed, "/", ttl)
-	ctx.Redirect(st.Return, fasthttp.StatusSeeOther)
+	redirect(ctx, st.Return, fasthttp.StatusSeeOther)
 }
 
 // accountOf reads the account claim of an ID token: a string, or a number

@@ -39,10 +39,10 @@ func loginGateway(t *testing.T, p *oidctest.Provider, clk *clock, o *origin, roo
 func (b *browser) logIn(g *testGateway, p *oidctest.Provider, path string) {
 	b.t.Helper()
 	resp, _ := b.get(g.URL + path)
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), g.URL+"/_usher/login?room=sale&return=") {
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/_usher/login?room=sale&return=") {
 		b.t.Fatalf("a protected page without a login: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, _ = b.get(resp.Header.Get("Location"))
+	resp, _ = b.get(g.URL + resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusFound {
 		b.t.Fatalf("/_usher/login: %d", resp.StatusCode)
 	}
@@ -51,7 +51,7 @@ func (b *browser) logIn(g *testGateway, p *oidctest.Provider, path string) {
 		b.t.Fatalf("the provider answered %s", back)
 	}
 	resp, body := b.get(g.URL + "/_usher/callback?" + back.RawQuery)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != g.URL+path {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != path {
 		b.t.Fatalf("/_usher/callback: %d, Location %q, %.200q", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 }
