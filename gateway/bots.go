@@ -239,16 +239,7 @@ func (g *Gateway) answerChallengeFor(ctx *fasthttp.RequestCtx, rm *room, score, 
 	rm.challenges["issued"].Inc()
 
 	if secret != "" {
-		c := fasthttp.AcquireCookie()
-		c.SetKey(powCookiePrefix + ch.ID)
-		c.SetValue(secret)
-		c.SetPath("/_usher/challenge")
-		c.SetMaxAge(int(ttl / time.Second))
-		c.SetHTTPOnly(true)
-		c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-		c.SetSecure(!g.cfg.PlainHTTP)
-		ctx.Response.Header.SetCookie(c)
-		fasthttp.ReleaseCookie(c)
+		g.setPowCookie(ctx, ch.ID, secret, int(ttl/time.Second))
 	}
 
 	h := &ctx.Response.Header
@@ -277,6 +268,22 @@ func (g *Gateway) answerChallengeFor(ctx *fasthttp.RequestCtx, rm *room, score, 
 	if err != nil {
 		g.internalError(ctx, "render challenge page", err)
 	}
+}
+
+// setPowCookie sets the cookie that binds challenge id to this browser for
+// maxAge seconds, or, with a negative maxAge, removes it: on the path it was
+// set on, which is what a browser matches a removal by.
+func (g *Gateway) setPowCookie(ctx *fasthttp.RequestCtx, id, secret string, maxAge int) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(powCookiePrefix + id)
+	c.SetValue(secret)
+	c.SetPath("/_usher/challenge")
+	c.SetMaxAge(maxAge)
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	c.SetSecure(!g.cfg.PlainHTTP)
+	ctx.Response.Header.SetCookie(c)
 }
 
 // serveChallenge takes a solved challenge: POST /_usher/challenge?room=R
@@ -348,7 +355,7 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	// The solution is spent: its cookie goes, whatever happens next.
-	ctx.Response.Header.DelClientCookie(powCookiePrefix + ch.ID)
+	g.setPowCookie(ctx, ch.ID, "", -1)
 	if !g.allowGlobalJoin(ctx, rm) {
 		return
 	}

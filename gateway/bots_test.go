@@ -204,6 +204,11 @@ func TestChallenge(t *testing.T) {
 			if code != 200 || !strings.Contains(body, `"position":`) || bot.cookie(a.URL, admission.TicketCookie("sale")) == "" {
 				t.Fatalf("a good solution: %d %s", code, body)
 			}
+			for _, ck := range bot.client.Jar.Cookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/_usher/challenge"}) {
+				if ck.Name == powCookiePrefix+c.ID {
+					t.Errorf("the spent challenge's cookie %s stayed", ck.Name)
+				}
+			}
 			// With its ticket the client waits in line like anyone.
 			if resp, body := bot.get(a.URL+"/events/1", "User-Agent", "curl/8.5.0", "Accept-Language", ""); resp.StatusCode != 200 || !strings.Contains(body, "in line") {
 				t.Errorf("after solving: %d %.100q", resp.StatusCode, body)
