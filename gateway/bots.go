@@ -299,15 +299,8 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, page.Error{Status: fasthttp.StatusMethodNotAllowed, Title: "Method not allowed", Message: "Solutions are sent with POST."})
 		return
 	}
-	rm := g.routing.Load().rooms[string(ctx.QueryArgs().Peek("room"))]
-	if rm == nil {
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
-		return
-	}
-	cl := g.client(ctx)
-	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
+	rm, cl, ok := g.roomOf(ctx)
+	if !ok {
 		return
 	}
 	args := ctx.PostArgs()
@@ -360,7 +353,6 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var v visitor
-	var ok bool
 	if rm.requireLogin {
 		account, in := g.account(ctx)
 		if !in {

@@ -54,21 +54,33 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// roomOf finds the room that one of usher's JSON endpoints names in its
+// room parameter, and screens the client as a status poll: it answers
+// itself, with ok false, for an unknown room, a denied network or a client
+// past its status limit.
+func (g *Gateway) roomOf(ctx *fasthttp.RequestCtx) (rm *room, cl client, ok bool) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	rm = g.routing.Load().rooms[string(ctx.QueryArgs().Peek("room"))]
+	if rm == nil {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
+		return nil, cl, false
+	}
+	cl = g.client(ctx)
+	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
+		return nil, cl, false
+	}
+	return rm, cl, true
+}
+
 // serveStatus answers GET /_usher/status?room=R from the visitor's cookies
 // and this instance's view of the room; the store is called only to claim an
 // admission whose offer has reached the visitor. It never joins: a visitor
 // without a ticket gets nulls, and joins by asking for the protected page.
 func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	rm := g.routing.Load().rooms[string(ctx.QueryArgs().Peek("room"))]
-	if rm == nil {
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"error":"unknown room"}` + "\n")
-		return
-	}
-	cl := g.client(ctx)
-	if !g.screen(ctx, rm, &cl) || !g.allow(ctx, rm, limitStatus, cl) {
+	rm, cl, ok := g.roomOf(ctx)
+	if !ok {
 		return
 	}
 	ctx.SetContentType("application/json")

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,17 +32,7 @@ func TestChangeReachesEveryInstance(t *testing.T) {
 		n, err := client.PubSubNumSub(t.Context(), prefix+"policy-changes").Result()
 		return err == nil && n[prefix+"policy-changes"] == 3
 	})
-	api := func(method, base, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cret-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	api := func(method, base, path, body string) (int, string) { return adminCall(t, method, base, path, body) }
 	room := func(base string) (rate float64, state string) {
 		_, body := api("GET", base, "/api/rooms/sale", "")
 		var r struct {
