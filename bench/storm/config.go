@@ -29,6 +29,11 @@ type config struct {
 	jsonOut, htmlOut                                 string
 	seed                                             uint64
 	settings                                         map[string]string
+
+	// The policy preview (-replay): see preview.go.
+	replay, policy           string
+	sessionUse               time.Duration
+	requestsPerShopperMinute float64
 }
 
 // parseFlags reads the command line; a problem with it is an errUsage.
@@ -51,7 +56,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&c.burst, "burst", 10*time.Second, "the burst at the start of the sale, over which -burst-share of the clients arrive evenly")
 	fs.DurationVar(&c.tail, "tail", 30*time.Second, "the tail after the burst, over which the others arrive at a decaying rate")
 	fs.Float64Var(&c.burstShare, "burst-share", 0.7, "share of the clients (0 to 1) that arrive in the burst")
-	fs.DurationVar(&c.duration, "duration", 3*time.Minute, "the run's deadline from the first arrival: every client stops then")
+	fs.DurationVar(&c.duration, "duration", 3*time.Minute, "the run's deadline from the first arrival: every client stops then (with -replay: the simulated time, default 3h)")
 	fs.DurationVar(&c.settle, "settle", 30*time.Second, "after the deadline, how long paid orders may take to settle before the books are checked")
 	fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "timeout of one request")
 	fs.IntVar(&c.rate, "rate", 6000, "admissions per minute set on the room before the storm (0 leaves the room's own)")
@@ -66,6 +71,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&c.htmlOut, "html", "", "write the report as a self-contained HTML page to this file")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of arrivals, behaviours and choices: the same seed plays the same storm")
 	fs.BoolVar(&c.verbose, "v", false, "a progress line every second when stderr is not a terminal")
+	fs.StringVar(&c.replay, "replay", "", "preview a room policy instead of playing a storm: a CSV arrival curve (header second,arrivals) played through -policy in simulated time, without a server")
+	fs.StringVar(&c.policy, "policy", "", "with -replay: a YAML file of one room's policy, in the gateway's room keys (rate_per_minute, max_active, session, claim_window, poll_min, poll_max, rate_ramp)")
+	fs.DurationVar(&c.sessionUse, "session-use", 6*time.Minute, "with -replay: how long an admitted shopper shops before leaving (at most the policy's session)")
+	fs.Float64Var(&c.requestsPerShopperMinute, "requests-per-shopper-minute", 20, "with -replay: requests an active shopper sends the origin per minute")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -74,6 +83,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if c.replay != "" || c.policy != "" {
+		return c, checkPreviewFlags(&c, fs)
 	}
 	var problems []error
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }

@@ -50,12 +50,16 @@ var (
 	errViolations = errors.New("invariants broken")
 )
 
-// run parses args, plays the storm and writes the report: the text summary
-// to stdout, the rest to the files the flags name.
+// run parses args, plays the storm (or, with -replay, previews a policy)
+// and writes the report: the text summary to stdout, the rest to the files
+// the flags name.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.replay != "" {
+		return runPreview(ctx, cfg, stdout)
 	}
 	st, err := newStorm(cfg, stderr)
 	if err != nil {
