@@ -22,6 +22,9 @@ type Room struct {
 	live     atomic.Pointer[livePolicy]
 	view     atomic.Pointer[View]
 	admitted atomic.Int64 // admissions made through this instance
+	// shoppersCap is the most shoppers the tickets left can serve, from
+	// SetInventory; -1 while the inventory is unknown.
+	shoppersCap atomic.Int64
 
 	// Origin measures the origin's answers to this room's proxied requests.
 	Origin *OriginRecorder
@@ -72,7 +75,33 @@ func (r *Room) View() View { return *r.view.Load() }
 func (r *Room) Admitted() int64 { return r.admitted.Load() }
 
 // limits are the store's limits of the live policy now.
-func (r *Room) limits() queue.Limits { return r.Policy().Limits(r.c.now()) }
+func (r *Room) limits() queue.Limits {
+	lim := r.Policy().Limits(r.c.now())
+	if c := r.shoppersCap.Load(); c >= 0 && int64(lim.MaxActive) > c {
+		lim.MaxActive = int(c)
+	}
+	return lim
+}
+
+// SetInventory records how many tickets are left to sell (left < 0:
+// unknown, no cap), and how many tickets a shopper buys on average: from
+// then on the room keeps no more shoppers active than the tickets left can
+// serve, ceil(left / perShopper), within its max_active. Nobody is admitted
+// once nothing is left.
+func (r *Room) SetInventory(left int64, perShopper float64) {
+	if left < 0 || !(perShopper > 0) {
+		r.shoppersCap.Store(-1)
+		return
+	}
+	r.shoppersCap.Store(int64(math.Ceil(float64(left) / perShopper)))
+}
+
+// ShoppersCap is the cap SetInventory put on active shoppers, and false
+// while there is none.
+func (r *Room) ShoppersCap() (int64, bool) {
+	c := r.shoppersCap.Load()
+	return c, c >= 0
+}
 
 // Join gives a new visitor a place, admitting them at once when nobody waits.
 func (r *Room) Join(ctx context.Context) (queue.Place, error) {
@@ -273,6 +302,7 @@ func (c *Controller) newRoom(d RoomDef) *Room {
 	r.configPolicy, r.configHash = d.Policy, configHash(d.Policy)
 	r.setPolicy(d.Policy, 0)
 	r.view.Store(&View{})
+	r.shoppersCap.Store(-1)
 	return r
 }
 
@@ -347,7 +377,7 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 		err  error
 	)
 	if p.State == StateOpen {
-		snap, err = c.store.Advance(sctx, r.id, p.Limits(c.now()))
+		snap, err = c.store.Advance(sctx, r.id, r.limits())
 	} else {
 		snap, err = c.store.Snapshot(sctx, r.id)
 	}

@@ -44,7 +44,8 @@ type Config struct {
 	Login *LoginConfig `yaml:"login"`
 	Rooms []RoomConfig `yaml:"rooms"`
 
-	trusted []netip.Prefix
+	trusted        []netip.Prefix
+	inventoryToken string // USHER_INVENTORY_TOKEN
 }
 
 // LoginConfig is the OpenID Connect provider fans log in with before they
@@ -300,6 +301,8 @@ type RoomConfig struct {
 	// once (one per device), in a room with require_login. 0 for no limit.
 	// Default 2.
 	MaxPassesPerAccount int `yaml:"max_passes_per_account"`
+	// Inventory is where the room learns how many tickets are left.
+	Inventory InventoryConfig `yaml:"inventory"`
 
 	patterns            []pattern
 	except              []pattern
@@ -362,6 +365,23 @@ type ShieldConfig struct {
 	// with a challenge, and the first to solve keeps the place. Costs one
 	// queue store call per status poll. Default true.
 	RotateTickets bool `yaml:"rotate_tickets"`
+}
+
+// InventoryConfig is a room's source of the tickets left to sell: the room
+// keeps no more shoppers active than those tickets can serve, and marks
+// itself sold out when none are left, none held.
+type InventoryConfig struct {
+	// URL answers GET with a JSON object whose "available" (and, if it has
+	// one, "held") number is the tickets left: the booking backend's
+	// operator summary, /api/events/{id}/summary, for one. The bearer
+	// token sent with it comes from USHER_INVENTORY_TOKEN. Default "":
+	// no inventory.
+	URL string `yaml:"url"`
+	// Every is how often the URL is read. Default 5s.
+	Every config.Duration `yaml:"every"`
+	// TicketsPerShopper is how many tickets an admitted shopper buys on
+	// average. Default 2.
+	TicketsPerShopper float64 `yaml:"tickets_per_shopper"`
 }
 
 // DefaultShield returns a room's default bot defence.
@@ -458,6 +478,7 @@ func DefaultRoom() RoomConfig {
 		Shield:      DefaultShield(),
 
 		MaxPassesPerAccount: 2,
+		Inventory:           InventoryConfig{Every: config.Duration(5 * time.Second), TicketsPerShopper: 2},
 	}
 }
 
@@ -512,6 +533,7 @@ func finish(cfg Config, doc *config.Doc, problems config.Problems, getenv func(s
 	if cfg.Login != nil {
 		cfg.Login.clientSecret = getenv("USHER_LOGIN_CLIENT_SECRET")
 	}
+	cfg.inventoryToken = getenv("USHER_INVENTORY_TOKEN")
 	// A value that failed to decode was left at its default; validating it
 	// would only report the same key twice.
 	failed := map[string]bool{}
@@ -817,6 +839,17 @@ func (c *Config) validateRooms(ps *config.Problems) {
 		r.Shield.validate(key+".shield", ps)
 		if r.RequireLogin && c.Login == nil {
 			ps.Add(key+".require_login", "needs a login provider: set login.issuer, login.client_id and login.redirect_url")
+		}
+		if inv := r.Inventory; inv.URL != "" {
+			if u, err := url.Parse(inv.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ps.Add(key+".inventory.url", "must be an http(s) URL, not %q", inv.URL)
+			}
+			if inv.Every < config.Duration(time.Second) {
+				ps.Add(key+".inventory.every", "must be at least 1s")
+			}
+			if !(inv.TicketsPerShopper > 0) {
+				ps.Add(key+".inventory.tickets_per_shopper", "must be more than 0")
+			}
 		}
 		if r.MaxPassesPerAccount < 0 {
 			ps.Add(key+".max_passes_per_account", "must not be negative (0 for no limit)")

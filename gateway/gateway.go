@@ -76,7 +76,8 @@ type Gateway struct {
 	pingErrors atomic.Int64
 	// logStoreErrors keeps a failing store from flooding the log: one line
 	// a second at most.
-	logStoreErrors rate.Sometimes
+	logStoreErrors     rate.Sometimes
+	logInventoryErrors rate.Sometimes
 }
 
 // routing is the rooms as the request path sees them; a reload swaps it
@@ -115,6 +116,8 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		now:            opts.Now,
 		metrics:        newMetrics(),
 		logStoreErrors: rate.Sometimes{Interval: time.Second},
+		// One line a minute: a source that is down says so without flooding.
+		logInventoryErrors: rate.Sometimes{Interval: time.Minute},
 	}
 	if cfg.Log.Access {
 		g.access = opts.Logger.With("log", "access")
@@ -269,6 +272,7 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	grp.Go(func() error { g.watchStore(gctx); return nil })
 	grp.Go(func() error { g.sweepLimits(gctx); return nil })
 	grp.Go(func() error { g.refreshRevocations(gctx); return nil })
+	grp.Go(func() error { g.watchInventory(gctx); return nil })
 	grp.Go(func() error {
 		if err := srv.Serve(ln); err != nil {
 			return fmt.Errorf("serve %s: %w", ln.Addr(), err)

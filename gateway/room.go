@@ -59,6 +59,7 @@ type room struct {
 	// max_passes_per_account.
 	requireLogin bool
 	maxPasses    int
+	inventory    InventoryConfig
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev
@@ -81,6 +82,7 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 		challenges:   make(map[string]prometheus.Counter, len(challengeResults)),
 		challengeURL: "/_usher/challenge?room=" + url.QueryEscape(adm.ID()),
 		requireLogin: rc.RequireLogin,
+		inventory:    rc.Inventory,
 		maxPasses:    rc.MaxPassesPerAccount,
 	}
 	if prev != nil && scorerConfig(prev.shield) == scorerConfig(rc.Shield) {
