@@ -83,6 +83,19 @@ func (r *Room) limits() queue.Limits {
 	return lim
 }
 
+// Release ends the admission of seq before its session is over, as when
+// the origin says the visitor is done: the capacity goes to the next
+// visitor, and the place is used.
+func (r *Room) Release(ctx context.Context, seq int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
+	defer cancel()
+	ok, err := r.c.store.Release(ctx, r.id, seq)
+	if err != nil {
+		return false, fmt.Errorf("release place %d in room %q: %w", seq, r.id, err)
+	}
+	return ok, nil
+}
+
 // SetInventory records how many tickets are left to sell (left < 0:
 // unknown, no cap), and how many tickets a shopper buys on average: from
 // then on the room keeps no more shoppers active than the tickets left can

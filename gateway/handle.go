@@ -43,6 +43,9 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) (route int, rm *room) {
 		return routeRoom, rm
 	}
 	g.proxy.forward(ctx, nil)
+	// Outside every room there is no session to act on, but the command
+	// is usher's, not the visitor's.
+	ctx.Response.Header.Del(commandHeader)
 	return routeProxy, nil
 }
 
@@ -157,10 +160,50 @@ func (g *Gateway) untilOpen(rm *room) time.Duration {
 }
 
 // forwardRoom proxies a request in a room and measures the origin's answer
-// for the room's statistics.
+// for the room's statistics. An answer that carries X-Usher-Command:
+// revoke ends the visitor's session (see endSession).
 func (g *Gateway) forwardRoom(ctx *fasthttp.RequestCtx, rm *room, pass []byte) {
 	code, d := g.proxy.forward(ctx, pass)
 	rm.adm.Origin.Observe(d, code)
+	if cmd := ctx.Response.Header.Peek(commandHeader); len(cmd) > 0 {
+		revoke := bytes.EqualFold(bytes.TrimSpace(cmd), []byte("revoke"))
+		ctx.Response.Header.Del(commandHeader)
+		if revoke && len(pass) > 0 {
+			g.endSession(ctx, rm, pass)
+		}
+	}
+}
+
+// commandHeader is how the origin tells the gateway what to do with the
+// visitor of an answer; the gateway strips it. The one command is revoke.
+const commandHeader = "X-Usher-Command"
+
+// endSession ends the session of the pass's visitor, as the origin asked
+// once the visitor is done (after checkout): the admission is released,
+// so its capacity goes to the next visitor in line, and the pass cookie is
+// removed. A failure is logged: the pass then simply runs out.
+func (g *Gateway) endSession(ctx *fasthttp.RequestCtx, rm *room, pass []byte) {
+	c, err := g.tokens.Verify(pass, admission.KindPass, rm.id)
+	if err != nil {
+		return
+	}
+	if c.Seq > 0 {
+		if _, err := rm.adm.Release(g.ctx, c.Seq); err != nil {
+			g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
+		}
+	}
+	ck := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(ck)
+	ck.SetKey(rm.passName)
+	ck.SetPath("/")
+	ck.SetMaxAge(-1)
+	ck.SetHTTPOnly(true)
+	ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	ck.SetSecure(!g.cfg.PlainHTTP)
+	if g.cfg.Tokens.CookieDomain != "" {
+		ck.SetDomain(g.cfg.Tokens.CookieDomain)
+	}
+	ctx.Response.Header.SetCookie(ck)
 }
 
 // answerClosed answers everyone in a closed room, with a pass or without.

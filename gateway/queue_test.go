@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -466,5 +467,46 @@ func TestSchedule(t *testing.T) {
 	g.tick(t)
 	if s := first.status(g); !s.Admitted {
 		t.Errorf("first after the sale started: %+v", s)
+	}
+}
+
+// TestOriginEndsSession: the origin answers X-Usher-Command: revoke after a
+// checkout; the gateway strips it, removes the pass, and the capacity goes
+// to the next visitor in line at once.
+func TestOriginEndsSession(t *testing.T) {
+	clk := newClock()
+	o := newOrigin(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/events/done", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Usher-Command", "revoke")
+			_, _ = io.WriteString(w, "thank you")
+		})
+		mux.HandleFunc("/about", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Usher-Command", "revoke")
+			_, _ = io.WriteString(w, "about")
+		})
+	})
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: o.URL, store: memory.New(memory.Options{Now: clk.Now}),
+		room: func(r *RoomConfig) { r.MaxActive = 1 }})
+	first, second := newBrowser(t), newBrowser(t)
+	if resp, body := first.get(g.URL + "/events/1"); resp.StatusCode != 200 || !strings.HasPrefix(body, "origin") {
+		t.Fatalf("first: %d %.80q", resp.StatusCode, body)
+	}
+	second.join(g)
+
+	resp, body := first.get(g.URL + "/events/done")
+	if resp.StatusCode != 200 || body != "thank you" || resp.Header.Get("X-Usher-Command") != "" {
+		t.Fatalf("checkout done: %d %q, X-Usher-Command %q", resp.StatusCode, body, resp.Header.Get("X-Usher-Command"))
+	}
+	if first.cookie(g.URL, admission.PassCookie("sale")) != "" {
+		t.Error("the pass stayed after the origin ended the session")
+	}
+	clk.Add(time.Second)
+	g.tick(t)
+	if s := second.status(g); !s.Admitted {
+		t.Errorf("the next visitor after the session ended: %+v", s)
+	}
+	// Outside the rooms the command is stripped too.
+	if resp, _ := first.get(g.URL + "/about"); resp.Header.Get("X-Usher-Command") != "" {
+		t.Error("X-Usher-Command reached a visitor outside the rooms")
 	}
 }

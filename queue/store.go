@@ -159,6 +159,11 @@ type Store interface {
 	// drops expired admissions, and, if lim.Admit, moves the frontier
 	// forward by as many visitors as budget, capacity and the line allow.
 	Advance(ctx context.Context, room string, lim Limits) (Snapshot, error)
+	// Release ends seq's admission before its time, as when the origin says
+	// the visitor is done: its capacity goes to the next visitor at once,
+	// and a later Claim of seq answers Ended. It reports whether seq held
+	// an unexpired admission.
+	Release(ctx context.Context, room string, seq int64) (bool, error)
 	// Snapshot reads a room's counters without changing anything.
 	Snapshot(ctx context.Context, room string) (Snapshot, error)
 	// Throttle takes one token from the bucket name of room (for example

@@ -225,6 +225,26 @@ func bucket(perMinute float64, burst int) (interval, size int64) {
 	return interval, size
 }
 
+// Release ends seq's admission now.
+func (s *Store) Release(ctx context.Context, id string, seq int64) (bool, error) {
+	if err := check(ctx, id); err != nil {
+		return false, err
+	}
+	r := s.lookup(id)
+	if r == nil {
+		return false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	exp, ok := r.active[seq]
+	if !ok || exp <= s.now().UnixMilli() {
+		return false, nil
+	}
+	delete(r.active, seq)
+	r.expiries.remove(seq)
+	return true, nil
+}
+
 // Mark puts key in the room's set for ttl, on the store's clock.
 func (s *Store) Mark(ctx context.Context, id, set, key string, ttl time.Duration) (bool, error) {
 	if err := check(ctx, id); err != nil {
@@ -649,6 +669,51 @@ func (h *expiryHeap) push(e expiry) {
 		}
 		s[p], s[i] = s[i], s[p]
 		i = p
+	}
+}
+
+// remove drops seq's entry, keeping the heap order. Releases are rare, so
+// a linear search is cheap enough.
+func (h *expiryHeap) remove(seq int64) {
+	s := *h
+	for i := range s {
+		if s[i].seq != seq {
+			continue
+		}
+		last := len(s) - 1
+		s[i] = s[last]
+		*h = s[:last]
+		if i < last {
+			h.fix(i)
+		}
+		return
+	}
+}
+
+// fix restores the heap order around the entry at i.
+func (h *expiryHeap) fix(i int) {
+	s := *h
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].expiry <= s[i].expiry {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+	for {
+		c := 2*i + 1
+		if c >= len(s) {
+			return
+		}
+		if c+1 < len(s) && s[c+1].expiry < s[c].expiry {
+			c++
+		}
+		if s[i].expiry <= s[c].expiry {
+			return
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
 	}
 }
 

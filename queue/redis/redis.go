@@ -167,6 +167,15 @@ func (s *Store) Throttle(ctx context.Context, room, name string, perMinute float
 	return false, time.Duration(v[1]) * time.Millisecond, nil
 }
 
+// Release ends seq's admission now, by one script on the room's keys.
+func (s *Store) Release(ctx context.Context, room string, seq int64) (bool, error) {
+	v, err := s.run(ctx, releaseScript.Run, room, 1, s.clock(), seq)
+	if err != nil {
+		return false, fmt.Errorf("release place %d of room %q: %w", seq, room, err)
+	}
+	return v[0] == 1, nil
+}
+
 // Mark puts key in the room's set, kept in the sorted set
 // {room}:marks:<set> by one script on the other scripts' clock.
 func (s *Store) Mark(ctx context.Context, room, set, key string, ttl time.Duration) (bool, error) {

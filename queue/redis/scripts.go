@@ -432,3 +432,15 @@ redis.call('HSET', KEYS[1], 'value', ARGV[3], 'exp', int(now + tonumber(ARGV[2])
 redis.call('PEXPIRE', KEYS[1], int(tonumber(ARGV[2]) + 60000))
 return ARGV[3]
 `)
+
+// releaseScript ends seq ARGV[2]'s admission in the room's active set
+// (KEYS[3]) if it has not expired by the clock ARGV[1]. Returns {1} when
+// it did, {0} otherwise.
+var releaseScript = goredis.NewScript(clockPrelude + `
+local exp = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[2]) or '')
+if exp and exp > clock() then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return {1}
+end
+return {0}
+`)
