@@ -274,16 +274,7 @@ func (g *Gateway) answerChallengeFor(ctx *fasthttp.RequestCtx, rm *room, score, 
 // maxAge seconds, or, with a negative maxAge, removes it: on the path it was
 // set on, which is what a browser matches a removal by.
 func (g *Gateway) setPowCookie(ctx *fasthttp.RequestCtx, id, secret string, maxAge int) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(powCookiePrefix + id)
-	c.SetValue(secret)
-	c.SetPath("/_usher/challenge")
-	c.SetMaxAge(maxAge)
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetSecure(!g.cfg.PlainHTTP)
-	ctx.Response.Header.SetCookie(c)
+	g.putCookie(ctx, cookie{name: powCookiePrefix + id, value: secret, path: "/_usher/challenge", maxAge: maxAge, strict: true})
 }
 
 // serveChallenge takes a solved challenge: POST /_usher/challenge?room=R

@@ -192,18 +192,7 @@ func (g *Gateway) endSession(ctx *fasthttp.RequestCtx, rm *room, pass []byte) {
 			g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 		}
 	}
-	ck := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(ck)
-	ck.SetKey(rm.passName)
-	ck.SetPath("/")
-	ck.SetMaxAge(-1)
-	ck.SetHTTPOnly(true)
-	ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	ck.SetSecure(!g.cfg.PlainHTTP)
-	if g.cfg.Tokens.CookieDomain != "" {
-		ck.SetDomain(g.cfg.Tokens.CookieDomain)
-	}
-	ctx.Response.Header.SetCookie(ck)
+	g.putCookie(ctx, cookie{name: rm.passName, path: "/", maxAge: -1, shared: true})
 }
 
 // answerClosed answers everyone in a closed room, with a pass or without.
@@ -401,23 +390,43 @@ func (g *Gateway) setCookies(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	}
 }
 
-// setCookie sets one of usher's cookies. Max-Age, not Expires, so a visitor
-// whose clock is wrong keeps it as long as the gateway meant; Path=/ so the
-// cookie is sent everywhere in the room.
+// setCookie sets a ticket or pass cookie. Max-Age, not Expires, so a
+// visitor whose clock is wrong keeps it as long as the gateway meant;
+// Path=/ so the cookie is sent everywhere in the room.
 func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value string, life time.Duration) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(name)
-	c.SetValue(value)
-	c.SetPath("/")
-	c.SetMaxAge(max(1, int((life+time.Second-1)/time.Second)))
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	c.SetSecure(!g.cfg.PlainHTTP)
-	if g.cfg.Tokens.CookieDomain != "" {
-		c.SetDomain(g.cfg.Tokens.CookieDomain)
+	g.putCookie(ctx, cookie{name: name, value: value, path: "/", maxAge: max(1, int((life+time.Second-1)/time.Second)), shared: true})
+}
+
+// cookie is one of usher's cookies, as putCookie sets it.
+type cookie struct {
+	name, value, path string
+	// maxAge is the cookie's life in seconds; negative removes it now.
+	maxAge int
+	// strict sends the cookie only with requests from usher's own pages
+	// (SameSite=Strict); the others are SameSite=Lax.
+	strict bool
+	// shared puts the cookie on tokens.cookie_domain, when one is set.
+	shared bool
+}
+
+// putCookie sets c: HttpOnly always, Secure unless plain_http.
+func (g *Gateway) putCookie(ctx *fasthttp.RequestCtx, c cookie) {
+	ck := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(ck)
+	ck.SetKey(c.name)
+	ck.SetValue(c.value)
+	ck.SetPath(c.path)
+	ck.SetMaxAge(c.maxAge)
+	ck.SetHTTPOnly(true)
+	ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	if c.strict {
+		ck.SetSameSite(fasthttp.CookieSameSiteStrictMode)
 	}
-	ctx.Response.Header.SetCookie(c)
+	ck.SetSecure(!g.cfg.PlainHTTP)
+	if c.shared && g.cfg.Tokens.CookieDomain != "" {
+		ck.SetDomain(g.cfg.Tokens.CookieDomain)
+	}
+	ctx.Response.Header.SetCookie(ck)
 }
 
 // answerWaiting answers a visitor who must wait: the queue page, inline on

@@ -286,16 +286,7 @@ func accountOf(idt *oidc.IDToken, claim string) (string, error) {
 // setFanCookie sets one of the login's cookies: HttpOnly, SameSite=Lax so
 // that it comes back with the provider's redirect.
 func (g *Gateway) setFanCookie(ctx *fasthttp.RequestCtx, name, value, path string, life time.Duration) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(name)
-	c.SetValue(value)
-	c.SetPath(path)
-	c.SetMaxAge(max(1, int(life/time.Second)))
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	c.SetSecure(!g.cfg.PlainHTTP)
-	ctx.Response.Header.SetCookie(c)
+	g.putCookie(ctx, cookie{name: name, value: value, path: path, maxAge: max(1, int(life/time.Second))})
 }
 
 // accountPlace finds the account's place in the room, or makes it: one
