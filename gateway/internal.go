@@ -21,6 +21,8 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 		g.serveLogin(ctx)
 	case "callback":
 		g.serveCallback(ctx)
+	case "logout":
+		g.serveLogout(ctx)
 	case "jwks.json":
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
 		ctx.SetContentType("application/json")

@@ -262,6 +262,15 @@ func (g *Gateway) serveCallback(ctx *fasthttp.RequestCtx) {
 	redirect(ctx, st.Return, fasthttp.StatusSeeOther)
 }
 
+// serveLogout ends a fan's login on this site: the account cookie goes,
+// and the fan is sent back to the path named by return (default /). The
+// places the account holds stay theirs.
+func (g *Gateway) serveLogout(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	g.putCookie(ctx, cookie{name: accountCookie, path: "/", maxAge: -1})
+	redirect(ctx, safeReturn(string(ctx.QueryArgs().Peek("return"))), fasthttp.StatusSeeOther)
+}
+
 // accountOf reads the account claim of an ID token: a string, or a number
 // written out.
 func accountOf(idt *oidc.IDToken, claim string) (string, error) {

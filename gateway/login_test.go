@@ -115,6 +115,15 @@ func TestLoginOnePlacePerAccount(t *testing.T) {
 		t.Errorf("another account is at %d, want %d", got, place+1)
 	}
 
+	// Logging out ends the login on this browser, not the place.
+	resp, _ = bob.get(g.URL + "/_usher/logout?return=/events/1")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/events/1" || bob.cookie(g.URL, accountCookie) != "" {
+		t.Errorf("logout: %d, Location %q, account cookie %q", resp.StatusCode, resp.Header.Get("Location"), bob.cookie(g.URL, accountCookie))
+	}
+	if got := bob.status(g).position(t); got != place+1 {
+		t.Errorf("after logging out the place is %d, want %d", got, place+1)
+	}
+
 	// A callback that was not started here, and a forged account cookie,
 	// log nobody in.
 	if resp, _ := newBrowser(t).get(g.URL + "/_usher/callback?state=nope&code=x"); resp.StatusCode != http.StatusBadRequest {
