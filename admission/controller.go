@@ -25,6 +25,9 @@ type Room struct {
 	// shoppersCap is the most shoppers the tickets left can serve, from
 	// SetInventory; -1 while the inventory is unknown.
 	shoppersCap atomic.Int64
+	// perShopper is the tickets a shopper buys on average, as a float's
+	// bits (math.Float64bits): 2 until SetInventory says otherwise.
+	perShopper atomic.Uint64
 
 	// Origin measures the origin's answers to this room's proxied requests.
 	Origin *OriginRecorder
@@ -76,9 +79,16 @@ func (r *Room) Admitted() int64 { return r.admitted.Load() }
 
 // limits are the store's limits of the live policy now.
 func (r *Room) limits() queue.Limits {
-	lim := r.Policy().Limits(r.c.now())
+	p := r.Policy()
+	lim := p.Limits(r.c.now())
 	if c := r.shoppersCap.Load(); c >= 0 && int64(lim.MaxActive) > c {
 		lim.MaxActive = int(c)
+	}
+	if p.Inventory != nil {
+		c := int64(math.Ceil(float64(*p.Inventory) / math.Float64frombits(r.perShopper.Load())))
+		if int64(lim.MaxActive) > c {
+			lim.MaxActive = int(c)
+		}
 	}
 	return lim
 }
@@ -102,11 +112,22 @@ func (r *Room) Release(ctx context.Context, seq int64) (bool, error) {
 // serve, ceil(left / perShopper), within its max_active. Nobody is admitted
 // once nothing is left.
 func (r *Room) SetInventory(left int64, perShopper float64) {
+	if perShopper > 0 {
+		r.perShopper.Store(math.Float64bits(perShopper))
+	}
 	if left < 0 || !(perShopper > 0) {
 		r.shoppersCap.Store(-1)
 		return
 	}
 	r.shoppersCap.Store(int64(math.Ceil(float64(left) / perShopper)))
+}
+
+// SetTicketsPerShopper sets how many tickets a shopper buys on average,
+// which turns an inventory into a cap on active shoppers. Default 2.
+func (r *Room) SetTicketsPerShopper(perShopper float64) {
+	if perShopper > 0 {
+		r.perShopper.Store(math.Float64bits(perShopper))
+	}
 }
 
 // ShoppersCap is the cap SetInventory put on active shoppers, and false
@@ -316,6 +337,7 @@ func (c *Controller) newRoom(d RoomDef) *Room {
 	r.setPolicy(d.Policy, 0)
 	r.view.Store(&View{})
 	r.shoppersCap.Store(-1)
+	r.perShopper.Store(math.Float64bits(2))
 	return r
 }
 

@@ -79,6 +79,10 @@ type Policy struct {
 	// visitors who come earlier (after OpensAt) join and wait. Zero for
 	// admissions from the start.
 	SaleStartsAt time.Time
+	// Inventory, when set, is the tickets left as an operator last said:
+	// the room keeps no more shoppers active than they can serve (see
+	// Room.SetInventory for the reading of a source). Nil: not known.
+	Inventory *int64
 }
 
 // Phase is the state the room is in at now: State, except that an open
@@ -225,6 +229,7 @@ type policyJSON struct {
 	Ramp          *rampJSON  `json:"ramp,omitempty"`
 	OpensAt       *time.Time `json:"opens_at,omitempty"`
 	SaleStartsAt  *time.Time `json:"sale_starts_at,omitempty"`
+	Inventory     *int64     `json:"inventory,omitempty"`
 }
 
 type rampJSON struct {
@@ -245,6 +250,7 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 		w.Ramp = &rampJSON{From: p.Ramp.From, Since: p.Ramp.Since.UTC()}
 	}
 	w.OpensAt, w.SaleStartsAt = timeOrNil(p.OpensAt), timeOrNil(p.SaleStartsAt)
+	w.Inventory = p.Inventory
 	return json.Marshal(w)
 }
 
@@ -276,6 +282,7 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 	if w.SaleStartsAt != nil {
 		out.SaleStartsAt = *w.SaleStartsAt
 	}
+	out.Inventory = w.Inventory
 	*p = out
 	return nil
 }
@@ -296,7 +303,7 @@ type FieldProblem struct {
 }
 
 // Patchable lists the fields a JSON merge patch may set.
-var Patchable = []string{"rate_per_minute", "max_active", "session", "claim_window", "state", "poll_min", "poll_max", "rate_ramp", "mode", "opens_at", "sale_starts_at"}
+var Patchable = []string{"rate_per_minute", "max_active", "session", "claim_window", "state", "poll_min", "poll_max", "rate_ramp", "mode", "opens_at", "sale_starts_at", "inventory"}
 
 // Patch applies a JSON merge patch (RFC 7396) of policy fields at now and
 // checks the result. It returns every problem at once, and the policy is to
@@ -317,6 +324,19 @@ func (p Policy) Patch(patch []byte, now time.Time) (Policy, []FieldProblem) {
 	sort.Strings(names)
 	for _, name := range names {
 		raw := fields[name]
+		if name == "inventory" {
+			if string(raw) == "null" {
+				out.Inventory = nil // not known: no cap
+				continue
+			}
+			var n int64
+			if err := json.Unmarshal(raw, &n); err != nil || n < 0 {
+				bad(name, "must be a whole number of tickets left, 0 or more, or null")
+				continue
+			}
+			out.Inventory = &n
+			continue
+		}
 		if name == "opens_at" || name == "sale_starts_at" {
 			dst := &out.OpensAt
 			if name == "sale_starts_at" {

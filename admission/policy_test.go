@@ -190,3 +190,24 @@ func TestPhaseAndSchedule(t *testing.T) {
 		t.Errorf("a sale before the line opens: %v", problems)
 	}
 }
+
+func TestPatchInventory(t *testing.T) {
+	p := basePolicy()
+	got, problems := p.Patch([]byte(`{"inventory":120}`), t0)
+	if len(problems) != 0 || got.Inventory == nil || *got.Inventory != 120 {
+		t.Fatalf("patch: %+v %v", got.Inventory, problems)
+	}
+	b, _ := json.Marshal(got)
+	var back Policy
+	if err := json.Unmarshal(b, &back); err != nil || back.Inventory == nil || *back.Inventory != 120 {
+		t.Errorf("round trip of %s: %+v %v", b, back.Inventory, err)
+	}
+	if got, problems = got.Patch([]byte(`{"inventory":null}`), t0); len(problems) != 0 || got.Inventory != nil {
+		t.Errorf("removing it: %+v %v", got.Inventory, problems)
+	}
+	for _, bad := range []string{`{"inventory":-1}`, `{"inventory":"many"}`, `{"inventory":1.5}`} {
+		if _, problems := p.Patch([]byte(bad), t0); len(problems) != 1 || problems[0].Field != "inventory" {
+			t.Errorf("%s: %v", bad, problems)
+		}
+	}
+}

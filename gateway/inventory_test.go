@@ -87,3 +87,23 @@ func TestInventory(t *testing.T) {
 		t.Errorf("a token was sent without USHER_INVENTORY_TOKEN: %q", auth)
 	}
 }
+
+// TestOperatorInventory: an operator says how many tickets are left; the
+// room keeps no more shoppers active than they can serve, at two tickets
+// a shopper by default.
+func TestOperatorInventory(t *testing.T) {
+	clk := newClock()
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: newOrigin(t, nil).URL, store: memory.New(memory.Options{Now: clk.Now})})
+	rm := g.routing.Load().rooms["sale"]
+	_, _, problems, err := rm.adm.Change(t.Context(), admission.Actor{Who: "test", Via: "token"}, "patch", func(p admission.Policy) (admission.Policy, []admission.FieldProblem) {
+		return p.Patch([]byte(`{"inventory":2}`), clk.Now())
+	})
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("patch: %v %v", err, problems)
+	}
+	if resp, body := newBrowser(t).get(g.URL + "/events/1"); resp.StatusCode != 200 || !strings.HasPrefix(body, "origin") {
+		t.Fatalf("the first shopper: %d %.80q", resp.StatusCode, body)
+	}
+	// Two tickets serve one shopper: the next one waits.
+	newBrowser(t).join(g)
+}

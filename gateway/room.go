@@ -90,6 +90,7 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 	} else {
 		rm.scorer = shield.NewScorer(scorerConfig(rc.Shield))
 	}
+	adm.SetTicketsPerShopper(rc.Inventory.TicketsPerShopper)
 	for _, r := range challengeResults {
 		rm.challenges[r] = m.challenges.WithLabelValues(rm.id, r)
 	}

@@ -35,7 +35,12 @@ type roomJSON struct {
 	OpensAt      *time.Time `json:"opens_at"`
 	SaleStartsAt *time.Time `json:"sale_starts_at"`
 	Phase        string     `json:"phase"`
-	Version      int64      `json:"version"`
+	// Inventory is the tickets left as an operator set them (null: not
+	// set); ShoppersCap the cap on active shoppers that the inventory
+	// puts on the room now (null: none).
+	Inventory   *int64 `json:"inventory"`
+	ShoppersCap *int64 `json:"shoppers_cap"`
+	Version     int64  `json:"version"`
 }
 
 // rampJSON is a rate ramp under way.
@@ -53,7 +58,10 @@ func (s *Server) roomJSON(r *admission.Room, p admission.Policy, version int64) 
 		RatePerMinute: p.RatePerMinute, EffectiveRate: p.EffectiveRate(now), RateRamp: p.RateRamp.String(),
 		MaxActive: p.MaxActive, Session: p.Session.String(), ClaimWindow: p.ClaimWindow.String(),
 		PollMin: p.PollMin.String(), PollMax: p.PollMax.String(), Version: version,
-		Phase: string(p.Phase(now)),
+		Phase: string(p.Phase(now)), Inventory: p.Inventory,
+	}
+	if c, ok := r.ShoppersCap(); ok {
+		out.ShoppersCap = &c
 	}
 	if !p.OpensAt.IsZero() {
 		t := p.OpensAt.UTC()
