@@ -15,6 +15,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -284,4 +285,25 @@ type Rotation struct {
 	// visitor is flagged from an earlier copy: every ticket of the visitor
 	// is refused until Reprove.
 	Copied bool
+}
+
+// ThrottleSpan is the longest a throttle's bucket may take to refill from
+// empty, ten years in microseconds. It keeps every time the Redis store's
+// throttle script computes an exact integer in Lua's doubles.
+const ThrottleSpan = 10 * 365 * 24 * 3600 * 1_000_000
+
+// ThrottleBucket returns the bucket every Store.Throttle keeps for a rate
+// and a burst: the interval between tokens in microseconds, rounded up so
+// that the rate is never exceeded, and the burst, both within ThrottleSpan
+// and at least 1. perMinute must be positive.
+func ThrottleBucket(perMinute float64, burst int) (interval, size int64) {
+	// Compared as a float: a tiny rate gives an interval too large for an
+	// integer.
+	iv := math.Ceil(60e6 / perMinute)
+	interval = ThrottleSpan
+	if iv < ThrottleSpan {
+		interval = max(1, int64(iv))
+	}
+	size = max(1, min(int64(burst), ThrottleSpan/interval))
+	return interval, size
 }

@@ -185,7 +185,7 @@ func (s *Store) Throttle(ctx context.Context, id, name string, perMinute float64
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
 	}
-	interval, size := bucket(perMinute, burst)
+	interval, size := queue.ThrottleBucket(perMinute, burst)
 	r := s.room(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -202,27 +202,6 @@ func (s *Store) Throttle(ctx context.Context, id, name string, perMinute float64
 	}
 	r.throttles[name] = tat + interval
 	return true, 0, nil
-}
-
-// throttleSpan is the longest a throttle's bucket may take to refill from
-// empty, ten years in microseconds, as in the Redis store, whose scripts
-// need every time to stay exact in a float64.
-const throttleSpan = 10 * 365 * 24 * 3600 * 1_000_000
-
-// bucket returns a throttle's interval between tokens in microseconds,
-// rounded up so that the rate is never exceeded, and its burst, both within
-// throttleSpan and at least 1, exactly as the Redis store does. perMinute
-// must be positive.
-func bucket(perMinute float64, burst int) (interval, size int64) {
-	// Compared as a float: a tiny rate gives an interval too large for an
-	// integer.
-	iv := math.Ceil(60e6 / perMinute)
-	interval = throttleSpan
-	if iv < throttleSpan {
-		interval = max(1, int64(iv))
-	}
-	size = max(1, min(int64(burst), throttleSpan/interval))
-	return interval, size
 }
 
 // Release ends seq's admission now.

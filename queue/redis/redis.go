@@ -36,7 +36,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +155,7 @@ func (s *Store) Throttle(ctx context.Context, room, name string, perMinute float
 	if !(perMinute > 0) {
 		return true, 0, nil
 	}
-	interval, b := bucket(perMinute, burst)
+	interval, b := queue.ThrottleBucket(perMinute, burst)
 	v, err := s.eval(ctx, throttleScript.Run, []string{s.key(room, "throttle:"+name)}, 2, s.clock(), interval, b)
 	if err != nil {
 		return false, 0, fmt.Errorf("throttle %q of room %q: %w", name, room, err)
@@ -261,27 +260,6 @@ func (s *Store) Reprove(ctx context.Context, room, visitor string, lim queue.Rot
 		return 0, fmt.Errorf("reprove a visitor of room %q: %w", room, err)
 	}
 	return v[0], nil
-}
-
-// throttleSpan is the longest a throttle's bucket may take to refill from
-// empty, ten years in microseconds. It keeps every time the throttle script
-// computes an exact integer in Lua's doubles.
-const throttleSpan = 10 * 365 * 24 * 3600 * 1_000_000
-
-// bucket returns a throttle's interval between tokens in microseconds,
-// rounded up so that the rate is never exceeded, and its burst, both within
-// throttleSpan and at least 1, exactly as the in-memory store does.
-// perMinute must be positive.
-func bucket(perMinute float64, burst int) (interval, size int64) {
-	// Compared as a float: a tiny rate gives an interval too large for an
-	// integer.
-	iv := math.Ceil(60e6 / perMinute)
-	interval = throttleSpan
-	if iv < throttleSpan {
-		interval = max(1, int64(iv))
-	}
-	size = max(1, min(int64(burst), throttleSpan/interval))
-	return interval, size
 }
 
 // Ping reports whether Redis answers.
