@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/gateway/page"
 	"github.com/usherhq/usher/internal/adminauth"
+	"github.com/usherhq/usher/internal/sealed"
 	"github.com/usherhq/usher/queue"
 )
 
@@ -45,9 +45,9 @@ const (
 // fanLogin is the login provider of the fans, and the key that seals what
 // the login leaves in cookies.
 type fanLogin struct {
-	cfg  *LoginConfig
-	auth *adminauth.Authenticator // provider discovery, retried
-	key  []byte
+	cfg    *LoginConfig
+	auth   *adminauth.Authenticator // provider discovery, retried
+	sealer *sealed.Sealer
 }
 
 // sealed is what the account cookie holds.
@@ -64,34 +64,6 @@ type loginState struct {
 	Nonce    string `json:"n"`
 	Return   string `json:"r"`
 	Exp      int64  `json:"exp"`
-}
-
-// seal returns v as JSON, base64url, with an HMAC of it.
-func (l *fanLogin) seal(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	m := hmac.New(sha256.New, l.key)
-	m.Write(b)
-	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
-}
-
-// open checks a sealed value and decodes it into v; anything forged,
-// tampered or malformed reads as nothing.
-func (l *fanLogin) open(s string, v any) bool {
-	payload, mac, ok := strings.Cut(s, ".")
-	if !ok || len(s) > 4096 {
-		return false
-	}
-	b, err1 := base64.RawURLEncoding.DecodeString(payload)
-	sum, err2 := base64.RawURLEncoding.DecodeString(mac)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, l.key)
-	m.Write(b)
-	return hmac.Equal(sum, m.Sum(nil)) && json.Unmarshal(b, v) == nil
 }
 
 func (l *fanLogin) oauth2Config(p *oidc.Provider) *oauth2.Config {
@@ -113,9 +85,9 @@ func newFanLogin(cfg *LoginConfig, keys *admission.KeySet, now func() time.Time)
 		return nil
 	}
 	return &fanLogin{
-		cfg:  cfg,
-		auth: adminauth.New(nil, &adminauth.OIDC{Issuer: cfg.Issuer, ClientID: cfg.ClientID}, now),
-		key:  keys.Secret(accountSecretPurpose),
+		cfg:    cfg,
+		auth:   adminauth.New(nil, &adminauth.OIDC{Issuer: cfg.Issuer, ClientID: cfg.ClientID}, now),
+		sealer: sealed.New(keys.Secret(accountSecretPurpose)),
 	}
 }
 
@@ -126,7 +98,7 @@ func (g *Gateway) account(ctx *fasthttp.RequestCtx) (string, bool) {
 	}
 	var a sealedAccount
 	c := ctx.Request.Header.Cookie(accountCookie)
-	if len(c) == 0 || !g.login.open(string(c), &a) || a.Account == "" || g.now().Unix() >= a.Exp {
+	if len(c) == 0 || !g.login.sealer.Open(string(c), &a) || a.Account == "" || g.now().Unix() >= a.Exp {
 		return "", false
 	}
 	return a.Account, true
@@ -189,7 +161,7 @@ func (g *Gateway) serveLogin(ctx *fasthttp.RequestCtx) {
 		State: admission.NewVisitorID(), Verifier: oauth2.GenerateVerifier(), Nonce: admission.NewVisitorID(),
 		Return: safeReturn(string(ctx.QueryArgs().Peek("return"))), Exp: g.now().Add(loginTTL).Unix(),
 	}
-	sealed, err := g.login.seal(st)
+	sealed, err := g.login.sealer.Seal(st)
 	if err != nil {
 		g.internalError(ctx, "seal login", err)
 		return
@@ -211,7 +183,7 @@ func (g *Gateway) serveCallback(ctx *fasthttp.RequestCtx) {
 	state := string(q.Peek("state"))
 	var st loginState
 	name := loginCookiePrefix + state
-	if state == "" || !g.login.open(string(ctx.Request.Header.Cookie(name)), &st) || st.State != state || g.now().Unix() >= st.Exp {
+	if state == "" || !g.login.sealer.Open(string(ctx.Request.Header.Cookie(name)), &st) || st.State != state || g.now().Unix() >= st.Exp {
 		writeError(ctx, page.Error{Status: fasthttp.StatusBadRequest, Title: "Login expired",
 			Message: "This login was not started here, or took too long. Go back to the sale page to log in again."})
 		return
@@ -253,7 +225,7 @@ func (g *Gateway) serveCallback(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ttl := time.Duration(g.login.cfg.SessionTTL)
-	sealed, err := g.login.seal(sealedAccount{Account: account, Exp: g.now().Add(ttl).Unix()})
+	sealed, err := g.login.sealer.Seal(sealedAccount{Account: account, Exp: g.now().Add(ttl).Unix()})
 	if err != nil {
 		g.internalError(ctx, "seal account", err)
 		return

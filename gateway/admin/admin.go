@@ -25,6 +25,7 @@ import (
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/gateway/admin/dashboard"
 	"github.com/usherhq/usher/internal/adminauth"
+	"github.com/usherhq/usher/internal/sealed"
 )
 
 // Config configures the admin listener.
@@ -107,7 +108,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		auth: &authenticator{
 			Authenticator: adminauth.New(cfg.Tokens, cfg.OIDC, deps.Now),
-			sessionKey:    cfg.SessionKey, sessionTTL: cfg.SessionTTL, secure: !cfg.PlainHTTP, now: deps.Now,
+			sealer:        sealed.New(cfg.SessionKey), sessionTTL: cfg.SessionTTL, secure: !cfg.PlainHTTP, now: deps.Now,
 		},
 		deps: deps,
 		log:  deps.Logger,
@@ -235,7 +236,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, _ principal)
 		return
 	}
 	l := login{State: randomString(), Verifier: oauth2.GenerateVerifier(), Nonce: randomString(), Exp: s.deps.Now().Add(10 * time.Minute).Unix()}
-	sealed, err := s.auth.seal(l)
+	sealed, err := s.auth.sealer.Seal(l)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "login failed")
 		return
@@ -255,7 +256,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ principal
 	}
 	var l login
 	c, err := r.Cookie(loginCookie)
-	if err != nil || !s.auth.open(c.Value, &l) || s.deps.Now().Unix() >= l.Exp {
+	if err != nil || !s.auth.sealer.Open(c.Value, &l) || s.deps.Now().Unix() >= l.Exp {
 		writeError(w, http.StatusBadRequest, "no login in progress; start again at /login")
 		return
 	}
@@ -296,7 +297,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ principal
 		writeError(w, http.StatusForbidden, "your account has no usher role")
 		return
 	}
-	sealed, err := s.auth.seal(session{Who: who.Who, Role: who.Role, CSRF: randomString(), Exp: s.deps.Now().Add(s.auth.sessionTTL).Unix()})
+	sealed, err := s.auth.sealer.Seal(session{Who: who.Who, Role: who.Role, CSRF: randomString(), Exp: s.deps.Now().Add(s.auth.sessionTTL).Unix()})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "login failed")
 		return

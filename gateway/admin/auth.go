@@ -1,19 +1,16 @@
 package admin
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/usherhq/usher/internal/adminauth"
+	"github.com/usherhq/usher/internal/sealed"
 )
 
 // Role is what an operator may do.
@@ -43,7 +40,7 @@ type principal struct {
 // sessions.
 type authenticator struct {
 	*adminauth.Authenticator
-	sessionKey []byte
+	sealer     *sealed.Sealer // signs sessions and logins in progress
 	sessionTTL time.Duration
 	secure     bool
 	now        func() time.Time
@@ -63,7 +60,7 @@ func (a *authenticator) authenticate(r *http.Request) (principal, error) {
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		var s session
-		if !a.open(c.Value, &s) || a.now().Unix() >= s.Exp {
+		if !a.sealer.Open(c.Value, &s) || a.now().Unix() >= s.Exp {
 			return principal{}, adminauth.ErrBadCredential
 		}
 		return principal{Principal: adminauth.Principal{Who: s.Who, Via: "oidc", Role: s.Role}, csrf: s.CSRF}, nil
@@ -100,36 +97,6 @@ type login struct {
 	Verifier string `json:"verifier"`
 	Nonce    string `json:"nonce"`
 	Exp      int64  `json:"exp"`
-}
-
-// seal signs v: base64url(JSON) "." base64url(HMAC-SHA256).
-func (a *authenticator) seal(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(a.mac(payload)), nil
-}
-
-// open checks a sealed value and decodes it into v.
-func (a *authenticator) open(s string, v any) bool {
-	payload, sig, ok := strings.Cut(s, ".")
-	if !ok {
-		return false
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, a.mac(payload)) {
-		return false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
-	return err == nil && json.Unmarshal(b, v) == nil
-}
-
-func (a *authenticator) mac(payload string) []byte {
-	m := hmac.New(sha256.New, a.sessionKey)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
 }
 
 func (a *authenticator) setCookie(w http.ResponseWriter, name, value string, life time.Duration) {
