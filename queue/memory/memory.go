@@ -233,29 +233,13 @@ func (s *Store) Mark(ctx context.Context, id, set, key string, ttl time.Duration
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := s.now().UnixMilli()
-	if r.marks == nil {
-		r.marks = make(map[string]*markSet)
-	}
-	m := r.marks[set]
-	if m == nil {
-		m = &markSet{expires: make(map[string]int64)}
-		r.marks[set] = m
-	}
-	if len(m.expires) >= m.pruneAt {
-		for k, exp := range m.expires {
-			if exp <= now {
-				delete(m.expires, k)
-			}
-		}
-		m.pruneAt = max(64, 2*len(m.expires))
-	}
+	m := setOf(&r.marks, set)
 	exp := now + queue.MarkTTL(ttl).Milliseconds()
-	old, ok := m.expires[key]
-	first := !ok || old <= now
-	if first || exp > old {
-		m.expires[key] = exp
+	_, old, live := m.get(key, now)
+	if !live || exp > old {
+		m.put(key, struct{}{}, exp, now)
 	}
-	return first, nil
+	return !live, nil
 }
 
 // Unmark takes key out of the room's set.
@@ -273,9 +257,9 @@ func (s *Store) Unmark(ctx context.Context, id, set, key string) (bool, error) {
 	if m == nil {
 		return false, nil
 	}
-	exp, ok := m.expires[key]
-	delete(m.expires, key)
-	return ok && exp > s.now().UnixMilli(), nil
+	_, _, live := m.get(key, s.now().UnixMilli())
+	m.delete(key)
+	return live, nil
 }
 
 // Marked returns the unexpired keys of the room's set.
@@ -291,12 +275,7 @@ func (s *Store) Marked(ctx context.Context, id, set string) (map[string]time.Tim
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m := r.marks[set]; m != nil {
-		now := s.now().UnixMilli()
-		for k, exp := range m.expires {
-			if exp > now {
-				out[k] = time.UnixMilli(exp)
-			}
-		}
+		m.each(s.now().UnixMilli(), func(k string, _ struct{}, exp int64) { out[k] = time.UnixMilli(exp) })
 	}
 	return out, nil
 }
@@ -310,29 +289,14 @@ func (s *Store) Bind(ctx context.Context, id, set, key, value string, ttl time.D
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := s.now().UnixMilli()
-	if r.binds == nil {
-		r.binds = make(map[string]*bindSet)
-	}
-	b := r.binds[set]
-	if b == nil {
-		b = &bindSet{bound: make(map[string]binding)}
-		r.binds[set] = b
-	}
-	if len(b.bound) >= b.pruneAt {
-		for k, v := range b.bound {
-			if v.expires <= now {
-				delete(b.bound, k)
-			}
-		}
-		b.pruneAt = max(64, 2*len(b.bound))
-	}
-	if v, ok := b.bound[key]; ok && v.expires > now {
-		return v.value, nil
+	b := setOf(&r.binds, set)
+	if v, _, live := b.get(key, now); live {
+		return v, nil
 	}
 	if value == "" {
 		return "", nil
 	}
-	b.bound[key] = binding{value: value, expires: now + queue.MarkTTL(ttl).Milliseconds()}
+	b.put(key, value, now+queue.MarkTTL(ttl).Milliseconds(), now)
 	return value, nil
 }
 
@@ -345,11 +309,12 @@ func (s *Store) Rotate(ctx context.Context, id, visitor string, gen int64, lim q
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := s.now().UnixMilli()
-	st := r.rotations.get(visitor, now)
-	defer func() { st.expires = now + lim.TTL.Milliseconds() }()
+	st, _, _ := r.rotations.get(visitor, now)
+	// Every use keeps the state a ticket's life longer, a copy's too.
+	defer func() { r.rotations.put(visitor, st, now+lim.TTL.Milliseconds(), now) }()
 	switch {
 	case st.cur == 0 || gen > st.cur:
-		*st = rotation{cur: gen + 1, at: now}
+		st = rotation{cur: gen + 1, at: now}
 	case st.flagged:
 		return queue.Rotation{Copied: true}, nil
 	case gen == st.cur:
@@ -373,31 +338,23 @@ func (s *Store) Reprove(ctx context.Context, id, visitor string, lim queue.Rotat
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := s.now().UnixMilli()
-	st := r.rotations.get(visitor, now)
-	*st = rotation{cur: st.cur + 1, expires: now + lim.TTL.Milliseconds()}
+	st, _, _ := r.rotations.get(visitor, now)
+	st = rotation{cur: st.cur + 1}
+	r.rotations.put(visitor, st, now+lim.TTL.Milliseconds(), now)
 	return st.cur, nil
 }
 
-// get returns the visitor's unexpired state, a zero one if there is none,
-// dropping expired states now and then.
-func (rs *rotations) get(visitor string, now int64) *rotation {
-	if rs.byVisitor == nil {
-		rs.byVisitor = make(map[string]*rotation)
+// setOf returns the room's set name of sets, making it on first use.
+func setOf[V any](sets *map[string]*expiring[V], name string) *expiring[V] {
+	if *sets == nil {
+		*sets = make(map[string]*expiring[V])
 	}
-	if len(rs.byVisitor) >= rs.pruneAt {
-		for v, st := range rs.byVisitor {
-			if st.expires <= now {
-				delete(rs.byVisitor, v)
-			}
-		}
-		rs.pruneAt = max(64, 2*len(rs.byVisitor))
+	e := (*sets)[name]
+	if e == nil {
+		e = &expiring[V]{}
+		(*sets)[name] = e
 	}
-	st := rs.byVisitor[visitor]
-	if st == nil || st.expires <= now {
-		st = &rotation{}
-		rs.byVisitor[visitor] = st
-	}
-	return st
+	return e
 }
 
 // Ping reports whether the store answers; memory always does.
@@ -496,42 +453,68 @@ type room struct {
 	audit  auditRing
 
 	throttles map[string]int64 // name -> theoretical arrival time (µs)
-	marks     map[string]*markSet
-	rotations rotations
-	binds     map[string]*bindSet
-}
-
-// bindSet is one of a room's sets of bindings.
-type bindSet struct {
-	bound   map[string]binding
-	pruneAt int
-}
-
-// binding is a bound value and when it expires (Unix ms).
-type binding struct {
-	value   string
-	expires int64
-}
-
-// rotations are a room's visitors' ticket generations.
-type rotations struct {
-	byVisitor map[string]*rotation
-	pruneAt   int
+	marks     map[string]*expiring[struct{}]
+	rotations expiring[rotation]
+	binds     map[string]*expiring[string]
 }
 
 // rotation is one visitor's ticket generation, times in Unix ms.
 type rotation struct {
-	cur, at, expires int64
-	graceAt          int64 // 0: no grace used
-	flagged          bool
+	cur, at int64
+	graceAt int64 // 0: no grace used
+	flagged bool
 }
 
-// markSet is one of a room's sets of marks.
-type markSet struct {
-	expires map[string]int64 // key -> expiry (Unix ms)
-	// pruneAt is the size at which expired keys are next dropped, so that
-	// dropping them costs a constant amount per Mark.
+// expiring is a map whose entries lapse at a time (Unix ms). Lapsed
+// entries read as absent, and are dropped whenever the map has doubled
+// since they last were, so that a write costs a constant amount on
+// average and the map holds at most twice its live entries.
+type expiring[V any] struct {
+	entries map[string]timed[V]
 	pruneAt int
+}
+
+// timed is a value and when it lapses.
+type timed[V any] struct {
+	v   V
+	exp int64
+}
+
+// get returns key's value and its expiry, and whether it is live at now.
+func (e *expiring[V]) get(key string, now int64) (v V, exp int64, live bool) {
+	t, ok := e.entries[key]
+	if !ok || t.exp <= now {
+		return v, 0, false
+	}
+	return t.v, t.exp, true
+}
+
+// put sets key to v until exp.
+func (e *expiring[V]) put(key string, v V, exp, now int64) {
+	if e.entries == nil {
+		e.entries = make(map[string]timed[V])
+	}
+	if len(e.entries) >= e.pruneAt {
+		for k, t := range e.entries {
+			if t.exp <= now {
+				delete(e.entries, k)
+			}
+		}
+		e.pruneAt = max(64, 2*len(e.entries))
+	}
+	e.entries[key] = timed[V]{v, exp}
+}
+
+// delete drops key.
+func (e *expiring[V]) delete(key string) { delete(e.entries, key) }
+
+// each calls f with every entry live at now.
+func (e *expiring[V]) each(now int64, f func(key string, v V, exp int64)) {
+	for k, t := range e.entries {
+		if t.exp > now {
+			f(k, t.v, t.exp)
+		}
+	}
 }
 
 // settle brings the room to now: it refills the budget, hands the budget and
