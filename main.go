@@ -4,6 +4,7 @@
 //	usher gateway   the waiting room in front of a venue's site
 //	usher booking   the booking backend: seats, holds, payments, tickets
 //	usher keygen    a new Ed25519 signing key for tickets and passes
+//	usher verify-lottery  checks a room's lottery draw from what it published
 //	usher version   the version of this binary
 package main
 
@@ -57,6 +58,8 @@ commands:
   gateway   run the waiting room in front of a site: usher gateway -config FILE [-check]
   booking   run the booking backend: usher booking -config FILE [-check]
   keygen    write a new signing key: usher keygen -out FILE
+  verify-lottery
+            check a room's lottery draw: usher verify-lottery -url SITE -room ROOM [-entry N]
   version   print the version
 
 Run usher <command> -h for the flags of a command.
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBooking(ctx, args[1:], getenv, stdout, stderr)
 	case "keygen":
 		return runKeygen(args[1:], stdout, stderr)
+	case "verify-lottery":
+		return runVerifyLottery(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "usher", version())
 		return nil

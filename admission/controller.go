@@ -32,6 +32,13 @@ type Room struct {
 	// Origin measures the origin's answers to this room's proxied requests.
 	Origin *OriginRecorder
 
+	// The lottery, in lottery mode: the seed once read, the draw once
+	// made, and how many ticks the draw has waited for the instances to
+	// agree.
+	seedCache atomic.Pointer[seedOf]
+	drawn     atomic.Pointer[Drawn]
+	drawTries atomic.Int32
+
 	mu           sync.Mutex // guards the fields below
 	configPolicy Policy     // the policy the configuration file gives
 	configHash   string
@@ -97,9 +104,13 @@ func (r *Room) limits() queue.Limits {
 // the origin says the visitor is done: the capacity goes to the next
 // visitor, and the place is used.
 func (r *Room) Release(ctx context.Context, seq int64) (bool, error) {
+	pl, ok := r.place(seq)
+	if !ok {
+		return false, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
-	ok, err := r.c.store.Release(ctx, r.id, seq)
+	ok, err := r.c.store.Release(ctx, r.id, pl)
 	if err != nil {
 		return false, fmt.Errorf("release place %d in room %q: %w", seq, r.id, err)
 	}
@@ -137,14 +148,28 @@ func (r *Room) ShoppersCap() (int64, bool) {
 	return c, c >= 0
 }
 
-// Join gives a new visitor a place, admitting them at once when nobody waits.
-func (r *Room) Join(ctx context.Context) (queue.Place, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
+// Join gives a new visitor, whose ticket will carry the id, a place,
+// admitting them at once when nobody waits. In a lottery room, every join
+// up to the draw is an entrant.
+func (r *Room) Join(ctx context.Context, id string) (queue.Place, error) {
+	lim := r.limits()
+	if _, drawn := r.place(0); !drawn {
+		// Until the draw, nobody's place is known, so nobody may take
+		// one by walking in.
+		lim.Admit = false
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
-	pl, err := r.c.store.Join(ctx, r.id, r.limits())
+	pl, err := r.c.store.Join(sctx, r.id, lim)
 	if err != nil {
 		r.c.storeErrors.join.Add(1)
 		return pl, fmt.Errorf("join room %q: %w", r.id, err)
+	}
+	if err := r.enter(ctx, pl.Seq, id); err != nil {
+		// Without its entry the arrival would still get a place after
+		// every entrant; failing the join lets the visitor try again.
+		r.c.storeErrors.join.Add(1)
+		return queue.Place{}, err
 	}
 	if pl.Admitted {
 		r.admitted.Add(1)
@@ -152,11 +177,15 @@ func (r *Room) Join(ctx context.Context) (queue.Place, error) {
 	return pl, nil
 }
 
-// Claim turns the offer made to place seq into an admission.
+// Claim turns the offer made to arrival seq's place into an admission.
 func (r *Room) Claim(ctx context.Context, seq int64) (queue.Claim, error) {
+	pl, ok := r.place(seq)
+	if !ok {
+		return queue.Claim{Outcome: queue.NotOffered}, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
-	c, err := r.c.store.Claim(ctx, r.id, seq, r.limits())
+	c, err := r.c.store.Claim(ctx, r.id, pl, r.limits())
 	if err != nil {
 		r.c.storeErrors.claim.Add(1)
 		return c, fmt.Errorf("claim place %d in room %q: %w", seq, r.id, err)
@@ -179,14 +208,37 @@ type Wait struct {
 	ETAKnown bool
 	// PollAfter is when the visitor should ask again.
 	PollAfter time.Duration
+	// Entry is the visitor's arrival number in a lottery room, where it
+	// is what a fan checks the draw with; 0 elsewhere.
+	Entry int64
+	// Drawing: the visitor is in a lottery room whose draw this instance
+	// has not made yet, so the place is not known (Position is 0).
+	Drawing bool
 }
 
 // Ahead is how many visitors wait ahead.
 func (w Wait) Ahead() int64 { return max(0, w.Position-1) }
 
-// Wait tells where place seq stands, answering from the view without a call
-// to the store.
+// Wait tells where arrival seq stands, answering from the view without a
+// call to the store.
 func (r *Room) Wait(seq int64) Wait {
+	if !r.Lottery() {
+		return r.waitAt(seq)
+	}
+	pl, ok := r.place(seq)
+	if !ok {
+		// Ask again once the draw is likely made.
+		p, now := r.Policy(), r.c.now()
+		next := p.SaleStartsAt.Add(drawSettle + r.c.opts.Tick).Sub(now)
+		return Wait{Entry: seq, Drawing: true, PollAfter: min(max(next, p.PollMin), p.PollMax)}
+	}
+	w := r.waitAt(pl)
+	w.Entry = seq
+	return w
+}
+
+// waitAt tells where place pl stands.
+func (r *Room) waitAt(seq int64) Wait {
 	v, p := r.View(), r.Policy()
 	if seq <= v.Served {
 		return Wait{Offered: true, ETAKnown: true, PollAfter: p.PollMin}
@@ -423,6 +475,10 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 	}
 	r.view.Store(&View{Snapshot: snap, Fresh: true})
 	r.sample(c.now())
+	if err := c.draw(ctx, r); err != nil {
+		c.storeErrors.advance.Add(1)
+		return err
+	}
 	if snap.PolicyVersion != r.PolicyVersion() {
 		// Changed through another instance, and the notification has not
 		// arrived (or was lost): read it now.

@@ -245,7 +245,7 @@ func TestStatsLastMinute(t *testing.T) {
 	p.RatePerMinute = 600
 	c, r := instance(store, clock, p)
 	for range 30 {
-		if _, err := r.Join(t.Context()); err != nil {
+		if _, err := r.Join(t.Context(), NewVisitorID()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -261,7 +261,7 @@ func TestStatsLastMinute(t *testing.T) {
 		}
 		if clock.Now().Sub(queuetest.Start) == 20*time.Second {
 			for range 12 {
-				if _, err := r.Join(t.Context()); err != nil {
+				if _, err := r.Join(t.Context(), NewVisitorID()); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -132,10 +132,12 @@ func (p Policy) Check(add func(field, problem string)) {
 	}
 	switch p.Mode {
 	case ModeFIFO, ModePassthrough:
-	case "lottery":
-		add("mode", fmt.Sprintf("%q is not available in this version; use fifo or passthrough", p.Mode))
+	case ModeLottery:
+		if p.SaleStartsAt.IsZero() {
+			add("sale_starts_at", "must be set in lottery mode: the visitors who join before it are drawn into their places")
+		}
 	default:
-		add("mode", fmt.Sprintf("must be fifo or passthrough, not %q", p.Mode))
+		add("mode", fmt.Sprintf("must be fifo, lottery or passthrough, not %q", p.Mode))
 	}
 	switch p.State {
 	case StateOpen, StatePaused, StateSoldOut, StateClosed:

@@ -88,9 +88,11 @@ func TestPatch(t *testing.T) {
 			return q.Session == 15*time.Minute && q.ClaimWindow == 2*time.Minute && q.PollMax == 30*time.Second && q.RateRamp == 0
 		}},
 		{"state", `{"state":"paused"}`, nil, func(q Policy) bool { return q.State == StatePaused }},
-		{"every problem", `{"rate_per_minute":"fast","max_active":0,"session":"ten","mode":"lottery","colour":1,"poll_min":null}`,
+		{"every problem", `{"rate_per_minute":"fast","max_active":0,"session":"ten","mode":"raffle","colour":1,"poll_min":null}`,
 			[]string{"colour", "max_active", "mode", "poll_min", "rate_per_minute", "session"}, nil},
 		{"window shorter than polls", `{"poll_max":"2m"}`, []string{"claim_window"}, nil},
+		{"lottery without a sale start", `{"mode":"lottery"}`, []string{"sale_starts_at"}, nil},
+		{"lottery", `{"mode":"lottery","sale_starts_at":"2030-01-01T10:00:00Z"}`, nil, func(q Policy) bool { return q.Mode == ModeLottery }},
 		{"not an object", `[1]`, []string{""}, nil},
 		{"empty object changes nothing", `{}`, nil, func(q Policy) bool { return reflect.DeepEqual(q, p) }},
 	}

@@ -23,7 +23,7 @@ type Crowd struct {
 func (c Crowd) Run(ctx context.Context) error {
 	var waiting []int64
 	for i := range c.Size {
-		pl, err := c.Room.Join(ctx)
+		pl, err := c.Room.Join(ctx, admission.NewVisitorID())
 		if ctx.Err() != nil {
 			return nil // the demo is stopping: not a failure
 		}

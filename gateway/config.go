@@ -263,9 +263,12 @@ type RoomConfig struct {
 	// ClaimWindow is how long an admission offer waits for its visitor
 	// before its place goes to the next one. Default 60s; longer than PollMax.
 	ClaimWindow config.Duration `yaml:"claim_window"`
-	// Mode is how the line is ordered: fifo (arrival order), or passthrough
-	// (no line: every visitor gets a pass at once, for a venue that keeps
-	// usher in place between on-sales). Default fifo.
+	// Mode is how the line is ordered: fifo (arrival order), lottery (the
+	// visitors who join before sale_starts_at get random places in a draw
+	// anyone can check, see GET /_usher/lottery; later ones follow in
+	// arrival order), or passthrough (no line: every visitor gets a pass at
+	// once, for a venue that keeps usher in place between on-sales).
+	// Default fifo.
 	Mode string `yaml:"mode"`
 	// State at start: open or paused. Default open.
 	State string `yaml:"state"`

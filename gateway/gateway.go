@@ -303,6 +303,10 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 		if err := srv.ShutdownWithContext(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down: %w", err))
 		}
+		// A stop that comes before Serve has taken the listener is not
+		// seen by Shutdown, and Serve would then run on; on a closed
+		// listener it returns at once.
+		_ = ln.Close()
 		if adminSrv != nil {
 			if err := adminSrv.Shutdown(sctx); err != nil {
 				errs = append(errs, fmt.Errorf("shut down admin: %w", err))

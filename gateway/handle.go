@@ -262,7 +262,7 @@ func (g *Gateway) joinAccount(ctx *fasthttp.RequestCtx, rm *room, id, account st
 		g.refuseRevoked(ctx, rm)
 		return visitor{}, false
 	}
-	seq, pl, made, ok := g.accountPlace(ctx, rm, account)
+	seq, pl, made, ok := g.accountPlace(ctx, rm, account, id)
 	switch {
 	case !ok:
 		return visitor{}, false
@@ -310,7 +310,7 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
 
 // joinAs gives the visitor id a new place and a ticket cookie.
 func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor, bool) {
-	pl, err := rm.adm.Join(g.ctx)
+	pl, err := rm.adm.Join(g.ctx, id)
 	if err != nil {
 		g.storeFailed(ctx, err)
 		return visitor{}, false
@@ -469,6 +469,8 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 		ETASeconds: eta,
 		PollAfter:  v.wait.PollAfter,
 		StatusURL:  rm.statusURL,
+		Entry:      v.wait.Entry,
+		LotteryURL: rm.lotteryURL(),
 	})
 	if err != nil {
 		g.internalError(ctx, "render queue page", err)
@@ -489,7 +491,9 @@ func (g *Gateway) phase(rm *room) admission.State {
 }
 
 // appendStatus appends the status JSON of the outside contract:
-// {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"}.
+// {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"},
+// with "entry", the arrival number, for a visitor waiting in a lottery room
+// (whose position is null until the draw).
 // position, ahead and eta_seconds are null when unknown: without a valid
 // ticket (queued false) or, for the wait, while the room is paused.
 func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, queued, admitted bool) []byte {
@@ -501,7 +505,7 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 	switch {
 	case admitted:
 		b = append(b, `0,"ahead":0,"eta_seconds":0`...)
-	case !queued:
+	case !queued || w.Drawing:
 		b = append(b, `null,"ahead":null,"eta_seconds":null`...)
 	default:
 		b = strconv.AppendInt(b, w.Position, 10)
@@ -518,6 +522,11 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 	b = strconv.AppendBool(b, admitted)
 	b = append(b, `,"poll_after_ms":`...)
 	b = strconv.AppendInt(b, int64(w.PollAfter/time.Millisecond), 10)
+	if w.Entry > 0 && !admitted {
+		// A lottery room: the arrival number the draw is checked with.
+		b = append(b, `,"entry":`...)
+		b = strconv.AppendInt(b, w.Entry, 10)
+	}
 	return append(b, "}\n"...)
 }
 

@@ -222,6 +222,9 @@ func serveFans(t *testing.T, g *Gateway) (url string, stop func()) {
 	stop = func() {
 		once.Do(func() {
 			_ = srv.Shutdown()
+			// A Shutdown that comes before Serve has taken the listener
+			// does not stop it; closing the listener does.
+			_ = ln.Close()
 			<-done
 			g.cancel()
 		})

@@ -23,6 +23,10 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 		g.serveCallback(ctx)
 	case "logout":
 		g.serveLogout(ctx)
+	case "lottery":
+		g.serveLottery(ctx)
+	case "lottery/entrants":
+		g.serveLotteryEntrants(ctx)
 	case "jwks.json":
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
 		ctx.SetContentType("application/json")

@@ -275,7 +275,7 @@ func (g *Gateway) setFanCookie(ctx *fasthttp.RequestCtx, name, value, path strin
 // this call made it (then pl is the new place, possibly admitted at once).
 // Racing devices of one account agree on the first place bound; a place
 // made by the loser of such a race is left to lapse.
-func (g *Gateway) accountPlace(ctx *fasthttp.RequestCtx, rm *room, account string) (seq int64, pl queue.Place, made, ok bool) {
+func (g *Gateway) accountPlace(ctx *fasthttp.RequestCtx, rm *room, account, id string) (seq int64, pl queue.Place, made, ok bool) {
 	ttl := time.Duration(g.cfg.Tokens.TicketTTL)
 	bind := func(value string) (string, bool) {
 		sctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
@@ -293,7 +293,7 @@ func (g *Gateway) accountPlace(ctx *fasthttp.RequestCtx, rm *room, account strin
 	}
 	if bound == "" {
 		var err error
-		if pl, err = rm.adm.Join(g.ctx); err != nil {
+		if pl, err = rm.adm.Join(g.ctx, id); err != nil {
 			g.storeFailed(ctx, err)
 			return 0, pl, false, false
 		}

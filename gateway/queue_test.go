@@ -24,6 +24,7 @@ type status struct {
 	ETASeconds  *int64 `json:"eta_seconds"`
 	Admitted    bool   `json:"admitted"`
 	PollAfterMS int64  `json:"poll_after_ms"`
+	Entry       *int64 `json:"entry"`
 }
 
 func (b *browser) status(g *testGateway) status {

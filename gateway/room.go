@@ -60,6 +60,9 @@ type room struct {
 	requireLogin bool
 	maxPasses    int
 	inventory    InventoryConfig
+
+	// drawnList is the room's lottery list as last published.
+	drawnList atomic.Pointer[drawnList]
 }
 
 // newRoom makes a room's gateway side. It takes prev's limiters when prev

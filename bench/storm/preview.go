@@ -362,7 +362,7 @@ func simulate(ctx context.Context, cv curve, p admission.Policy, o previewOption
 		admits = append(admits, 0)
 		for ; joinRow < len(cv.rows) && cv.rows[joinRow].second == t; joinRow++ {
 			for range cv.rows[joinRow].count {
-				pl, err := room.Join(ctx)
+				pl, err := room.Join(ctx, "v"+strconv.FormatInt(joined+1, 36))
 				if err != nil {
 					return nil, fmt.Errorf("preview at %ds: %w", t, err)
 				}

@@ -242,7 +242,7 @@ func TestStatsAndEvents(t *testing.T) {
 	h := newHarness(t, false)
 	rm := h.ctrl.Room("sale")
 	for range 5 {
-		if _, err := rm.Join(t.Context()); err != nil {
+		if _, err := rm.Join(t.Context(), admission.NewVisitorID()); err != nil {
 			t.Fatal(err)
 		}
 	}

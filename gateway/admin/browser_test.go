@@ -19,7 +19,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	h.idp.SetUser(oidctest.User{Subject: "op-1", Email: "op@venue.example", Claims: map[string]any{"roles": []string{"usher-operator"}}})
 	rm := h.ctrl.Room("sale")
 	for range 40 {
-		if _, err := rm.Join(t.Context()); err != nil {
+		if _, err := rm.Join(t.Context(), admission.NewVisitorID()); err != nil {
 			t.Fatal(err)
 		}
 	}

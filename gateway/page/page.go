@@ -79,6 +79,12 @@ type Queue struct {
 	// StartsAt when the sale starts, shown in the "prequeue" state. The page
 	// writes them in the visitor's time zone (in UTC without JavaScript).
 	OpensAt, StartsAt time.Time
+	// Entry, in a lottery room, is the visitor's arrival number, which the
+	// draw is checked with; 0 elsewhere. Position is 0 until the draw.
+	Entry int64
+	// LotteryURL is where the room publishes its draw (a lottery room
+	// only).
+	LotteryURL string
 }
 
 // Error is a page for a request the gateway could not serve.
@@ -116,6 +122,9 @@ type queueView struct {
 	Wait         string
 	Notice       string
 	Stopped      bool
+	Entry        int64
+	EntryText    string
+	LotteryURL   string
 	// At is the time the notice speaks of (RFC 3339), for the script to
 	// write in the visitor's time zone.
 	At string
@@ -194,10 +203,18 @@ func newQueueView(q Queue) queueView {
 		PollMS:     q.PollAfter.Milliseconds(),
 		Wait:       waitText(q.ETASeconds),
 		Notice:     notice(q.State),
+		Entry:      max(q.Entry, 0),
+		LotteryURL: q.LotteryURL,
+	}
+	if v.Entry > 0 {
+		v.EntryText = group(v.Entry)
 	}
 	switch at := map[string]time.Time{"scheduled": q.OpensAt, "prequeue": q.StartsAt}[q.State]; {
 	case q.State == "scheduled":
 		v.Notice = "The line opens " + whenText(at) + ". Keep this page open: it lets you in by itself."
+		v.At = rfc3339(at)
+	case q.State == "prequeue" && v.Entry > 0:
+		v.Notice = "The sale starts " + whenText(at) + ". " + lotteryNotice
 		v.At = rfc3339(at)
 	case q.State == "prequeue":
 		v.Notice = "The sale starts " + whenText(at) + ". You keep your place in line until then."
@@ -272,6 +289,10 @@ func notice(state string) string {
 	}
 	return ""
 }
+
+// lotteryNotice tells a visitor who joined a lottery before the sale what
+// happens at the start; the script says the same.
+const lotteryNotice = "Everyone in line before then gets a random place in a draw at the start, so there is no need to hurry."
 
 // whenText writes a time for a notice, in UTC: "on Tue 1 Jun at 09:00
 // UTC", or "soon" for the zero time.

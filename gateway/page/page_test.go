@@ -86,6 +86,13 @@ func TestGolden(t *testing.T) {
 	}{
 		{"queue-open.golden.html", func(t *testing.T) string { return renderQueue(t, openQueue()) }},
 		{"queue-paused.golden.html", func(t *testing.T) string { return renderQueue(t, paused) }},
+		{"queue-lottery.golden.html", func(t *testing.T) string {
+			q := openQueue()
+			q.State, q.Position, q.Ahead, q.ETASeconds = "prequeue", 0, 0, -1
+			q.StartsAt = time.Date(2030, 6, 1, 9, 0, 0, 0, time.UTC)
+			q.Entry, q.LotteryURL = 12345, "/_usher/lottery?room=demo"
+			return renderQueue(t, q)
+		}},
 		{"error-503.golden.html", func(t *testing.T) string {
 			return renderError(t, Error{Status: 503, RetryAfter: 5 * time.Second})
 		}},

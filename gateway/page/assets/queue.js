@@ -29,6 +29,8 @@
   var pos = count(data.position, 1);
   var ahead = pos === null ? null : count(data.ahead, 0);
   var eta = count(data.eta, 0);
+  // In a lottery room, the arrival number the draw is checked with.
+  var entry = count(data.entry, 1);
   var first = null;
   var placeKey = placeKeyOf(pos);
   var offline = false;
@@ -145,6 +147,7 @@
     if (state === "closed") return "This sale has ended.";
     if (offline) return "Reconnecting… you keep your place.";
     if (state === "paused") return "The sale is paused for a moment. You keep your place.";
+    if (state === "prequeue" && entry !== null) return "The sale starts " + when() + ". Everyone in line before then gets a random place in a draw at the start, so there is no need to hurry.";
     if (state === "prequeue") return "The sale starts " + when() + ". You keep your place in line until then.";
     return "";
   }
@@ -154,6 +157,8 @@
       (offline ? " offline" : "") + (stopped ? " stopped" : "");
     if (cookieTrouble) setPlace("lost", "We could not keep your place in line.");
     else if (state === "scheduled") setPlace("wait", "The line is not open yet.");
+    else if (pos === null && entry !== null && state === "prequeue") setPlace("draw", "Your place will be drawn when the sale starts.");
+    else if (pos === null && entry !== null) setPlace("drawing", "Drawing the places…");
     else if (pos === null) setPlace("?", "Finding your place in line…");
     else if (pos === 1) setPlace("1", "You are ", "next", " in line.");
     else setPlace(String(pos), "You are number ", group(pos), " in line.");
@@ -225,6 +230,13 @@
       // No line yet: wait for it to open, then load the page to join.
       render();
       return schedule(pollMs);
+    }
+    if (typeof s.entry === "number" && (s.position === null || s.position === undefined)) {
+      // A lottery before its draw: no place yet, nothing lost.
+      drop("sessionStorage", rejoinKey);
+      entry = count(s.entry, 1);
+      render();
+      return schedule(pollMs * (0.9 + 0.2 * Math.random()));
     }
     if (s.position === null || s.position === undefined) return rejoin();
     drop("sessionStorage", rejoinKey);
