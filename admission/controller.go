@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usherhq/usher/admissionlog"
 	"github.com/usherhq/usher/queue"
 )
 
@@ -38,6 +39,11 @@ type Room struct {
 	seedCache atomic.Pointer[seedOf]
 	drawn     atomic.Pointer[Drawn]
 	drawTries atomic.Int32
+
+	// log is the admission log as last built, logRead when (Unix
+	// nanoseconds on the controller's clock).
+	log     atomic.Pointer[admissionlog.Chain]
+	logRead atomic.Int64
 
 	mu           sync.Mutex // guards the fields below
 	configPolicy Policy     // the policy the configuration file gives
@@ -173,6 +179,7 @@ func (r *Room) Join(ctx context.Context, id string) (queue.Place, error) {
 	}
 	if pl.Admitted {
 		r.admitted.Add(1)
+		r.record(ctx, pl.Seq, pl.Seq, r.c.now(), r.PolicyVersion(), lim.RatePerMinute, lim.MaxActive)
 	}
 	return pl, nil
 }
@@ -463,8 +470,9 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 		snap queue.Snapshot
 		err  error
 	)
+	lim := r.limits()
 	if p.State == StateOpen {
-		snap, err = c.store.Advance(sctx, r.id, r.limits())
+		snap, err = c.store.Advance(sctx, r.id, lim)
 	} else {
 		snap, err = c.store.Snapshot(sctx, r.id)
 	}
@@ -475,6 +483,13 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 	}
 	r.view.Store(&View{Snapshot: snap, Fresh: true})
 	r.sample(c.now())
+	if snap.Offered > 0 {
+		r.record(ctx, snap.Served-int64(snap.Offered)+1, snap.Served, snap.At, snap.PolicyVersion, lim.RatePerMinute, lim.MaxActive)
+	}
+	if err := c.readLog(ctx, r); err != nil {
+		c.storeErrors.advance.Add(1)
+		return err
+	}
 	if err := c.draw(ctx, r); err != nil {
 		c.storeErrors.advance.Add(1)
 		return err

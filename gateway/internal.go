@@ -23,6 +23,10 @@ func (g *Gateway) serveInternal(ctx *fasthttp.RequestCtx, name []byte) int {
 		g.serveCallback(ctx)
 	case "logout":
 		g.serveLogout(ctx)
+	case "admissions":
+		g.serveAdmissions(ctx)
+	case "admissions/log":
+		g.serveAdmissionLog(ctx)
 	case "lottery":
 		g.serveLottery(ctx)
 	case "lottery/entrants":

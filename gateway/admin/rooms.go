@@ -193,8 +193,20 @@ type statsJSON struct {
 	RatePerMinute      float64    `json:"rate_per_minute"`
 	EffectiveRate      float64    `json:"effective_rate_per_minute"`
 	Origin             originJSON `json:"origin"`
-	At                 time.Time  `json:"at"`
-	Fresh              bool       `json:"fresh"`
+	// AdmissionLog is the head of the room's admission log as this
+	// instance last read it (null before the first reading).
+	AdmissionLog *logJSON  `json:"admission_log"`
+	At           time.Time `json:"at"`
+	Fresh        bool      `json:"fresh"`
+}
+
+// logJSON is the head of a room's admission log, as published at
+// /_usher/admissions.
+type logJSON struct {
+	Entries int    `json:"entries"`
+	Through int64  `json:"through"`
+	Gaps    int64  `json:"gaps"`
+	Head    string `json:"head"`
 }
 
 // originJSON is this instance's measure of the origin on the room's paths
@@ -219,6 +231,9 @@ func statsOf(rm *admission.Room) statsJSON {
 	if st.ETALastKnown {
 		secs := int64(st.ETALast / time.Second)
 		out.ETALast = &secs
+	}
+	if c := rm.AdmissionLog(); c != nil {
+		out.AdmissionLog = &logJSON{Entries: len(c.Records), Through: c.Through, Gaps: c.Gaps, Head: c.HeadHex()}
 	}
 	return out
 }

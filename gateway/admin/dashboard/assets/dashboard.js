@@ -711,6 +711,14 @@
     if (isNum(o.p50_ms)) origin.push("p50 " + num(Math.round(o.p50_ms)) + " ms");
     if (isNum(o.requests_last_minute)) origin.push(num(o.requests_last_minute) + " requests/min");
     setText(k.origin, origin.join(" · "));
+    // The head of the admission log, which the venue can publish and
+    // anyone can check the log against (GET /_usher/admissions).
+    var log = s.admission_log;
+    k.chain.hidden = !log;
+    if (log) {
+      setText(k.chain, "Admission log: " + num(log.entries) + " batches through place " + num(log.through) +
+        (log.gaps > 0 ? " (" + num(log.gaps) + " places unrecorded)" : "") + " · head " + log.head);
+    }
     // The warning is an alert: it is worded once, when the store stops
     // answering, so that a screen reader says it once.
     var stale = s.fresh === false;
