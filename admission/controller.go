@@ -45,6 +45,9 @@ type Room struct {
 	log     atomic.Pointer[admissionlog.Chain]
 	logRead atomic.Int64
 
+	// measured is what the last tick measured of the line's pace.
+	measured atomic.Pointer[measures]
+
 	mu           sync.Mutex // guards the fields below
 	configPolicy Policy     // the policy the configuration file gives
 	configHash   string
@@ -210,9 +213,10 @@ type Wait struct {
 	// Position is the place in line, 1 for the next to be offered; 0 when
 	// Offered.
 	Position int64
-	// ETA estimates the wait; meaningful only when ETAKnown.
-	ETA      time.Duration
-	ETAKnown bool
+	// ETA estimates the wait, the middle of the range ETALow to ETAHigh;
+	// meaningful only when ETAKnown.
+	ETA, ETALow, ETAHigh time.Duration
+	ETAKnown             bool
 	// PollAfter is when the visitor should ask again.
 	PollAfter time.Duration
 	// Entry is the visitor's arrival number in a lottery room, where it
@@ -252,7 +256,8 @@ func (r *Room) waitAt(seq int64) Wait {
 	}
 	w := Wait{Position: seq - v.Served}
 	if p.State == StateOpen {
-		w.ETA, w.ETAKnown = Estimate(w.Position, v.Snapshot, p, r.c.now()), true
+		w.ETA, w.ETALow, w.ETAHigh = r.estimate(w.Position, v, p, r.c.now())
+		w.ETAKnown = true
 		w.PollAfter = pollAfter(w.ETA, p)
 	} else {
 		w.PollAfter = pollAfter(p.PollMax*4, p)

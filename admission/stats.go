@@ -65,7 +65,10 @@ func (r *Room) sample(now time.Time) {
 	}
 	r.mu.Lock()
 	r.history.add(s)
+	h := r.history.since(measureWindow + r.Policy().PollMin)
 	r.mu.Unlock()
+	m := measure(h, r.Policy().PollMin)
+	r.measured.Store(&m)
 }
 
 // History returns the room's samples of the last d, oldest first.
@@ -101,7 +104,8 @@ func (r *Room) Stats() Stats {
 	v, p := r.View(), r.Policy()
 	st := Stats{View: v, Policy: p, Waiting: max(0, v.Joined-v.Served), EffectiveRate: p.EffectiveRate(now), Origin: r.Origin.Stats()}
 	if st.Waiting > 0 && p.State == StateOpen {
-		st.ETALast, st.ETALastKnown = Estimate(st.Waiting, v.Snapshot, p, now), true
+		st.ETALast, _, _ = r.estimate(st.Waiting, v, p, now)
+		st.ETALastKnown = true
 	} else if p.State == StateOpen {
 		st.ETALastKnown = true
 	}

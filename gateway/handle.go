@@ -454,9 +454,10 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", page.CSP())
-	eta := int64(-1)
+	eta, low, high := int64(-1), int64(-1), int64(-1)
 	if v.wait.ETAKnown {
 		eta = int64(v.wait.ETA / time.Second)
+		low, high = int64(v.wait.ETALow/time.Second), int64(v.wait.ETAHigh/time.Second)
 	}
 	err := page.RenderQueue(ctx, page.Queue{
 		Room:       rm.id,
@@ -467,6 +468,7 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 		Position:   v.wait.Position,
 		Ahead:      v.wait.Ahead(),
 		ETASeconds: eta,
+		ETARange:   [2]int64{low, high},
 		PollAfter:  v.wait.PollAfter,
 		StatusURL:  rm.statusURL,
 		Entry:      v.wait.Entry,
@@ -492,6 +494,7 @@ func (g *Gateway) phase(rm *room) admission.State {
 
 // appendStatus appends the status JSON of the outside contract:
 // {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"},
+// with "eta_range_seconds", the range around eta_seconds,
 // with "entry", the arrival number, for a visitor waiting in a lottery room
 // (whose position is null until the draw).
 // position, ahead and eta_seconds are null when unknown: without a valid
@@ -504,9 +507,9 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 	b = append(b, `","position":`...)
 	switch {
 	case admitted:
-		b = append(b, `0,"ahead":0,"eta_seconds":0`...)
+		b = append(b, `0,"ahead":0,"eta_seconds":0,"eta_range_seconds":[0,0]`...)
 	case !queued || w.Drawing:
-		b = append(b, `null,"ahead":null,"eta_seconds":null`...)
+		b = append(b, `null,"ahead":null,"eta_seconds":null,"eta_range_seconds":null`...)
 	default:
 		b = strconv.AppendInt(b, w.Position, 10)
 		b = append(b, `,"ahead":`...)
@@ -514,8 +517,13 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 		b = append(b, `,"eta_seconds":`...)
 		if w.ETAKnown {
 			b = strconv.AppendInt(b, int64(w.ETA/time.Second), 10)
+			b = append(b, `,"eta_range_seconds":[`...)
+			b = strconv.AppendInt(b, int64(w.ETALow/time.Second), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(w.ETAHigh/time.Second), 10)
+			b = append(b, ']')
 		} else {
-			b = append(b, "null"...)
+			b = append(b, `null,"eta_range_seconds":null`...)
 		}
 	}
 	b = append(b, `,"admitted":`...)

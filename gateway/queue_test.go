@@ -17,14 +17,15 @@ import (
 
 // status is the status JSON of the outside contract.
 type status struct {
-	Room        string `json:"room"`
-	State       string `json:"state"`
-	Position    *int64 `json:"position"`
-	Ahead       *int64 `json:"ahead"`
-	ETASeconds  *int64 `json:"eta_seconds"`
-	Admitted    bool   `json:"admitted"`
-	PollAfterMS int64  `json:"poll_after_ms"`
-	Entry       *int64 `json:"entry"`
+	Room        string  `json:"room"`
+	State       string  `json:"state"`
+	Position    *int64  `json:"position"`
+	Ahead       *int64  `json:"ahead"`
+	ETASeconds  *int64  `json:"eta_seconds"`
+	ETARange    []int64 `json:"eta_range_seconds"`
+	Admitted    bool    `json:"admitted"`
+	PollAfterMS int64   `json:"poll_after_ms"`
+	Entry       *int64  `json:"entry"`
 }
 
 func (b *browser) status(g *testGateway) status {

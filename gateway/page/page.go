@@ -68,6 +68,10 @@ type Queue struct {
 	// ETASeconds is the estimated wait in seconds; negative when unknown
 	// (e.g. paused), and then the page shows no estimate.
 	ETASeconds int64
+	// ETARange is the range of the wait around ETASeconds, in seconds,
+	// which the page shows when it holds ETASeconds; otherwise the page
+	// shows ETASeconds alone.
+	ETARange [2]int64
 	// PollAfter is how long the page waits before it asks StatusURL again;
 	// not positive means DefaultPollAfter. Without JavaScript the page
 	// reloads itself after it instead, rounded up to whole seconds.
@@ -114,6 +118,8 @@ type queueView struct {
 	Position     int64
 	Ahead        int64
 	ETASeconds   int64
+	ETALow       int64
+	ETAHigh      int64
 	Class        string
 	PollMS       int64
 	Refresh      int64
@@ -199,12 +205,17 @@ func newQueueView(q Queue) queueView {
 		Position:   q.Position,
 		Ahead:      q.Ahead,
 		ETASeconds: q.ETASeconds,
+		ETALow:     -1,
+		ETAHigh:    -1,
 		Class:      "card",
 		PollMS:     q.PollAfter.Milliseconds(),
-		Wait:       waitText(q.ETASeconds),
+		Wait:       rangeText(q.ETASeconds, q.ETARange),
 		Notice:     notice(q.State),
 		Entry:      max(q.Entry, 0),
 		LotteryURL: q.LotteryURL,
+	}
+	if r := q.ETARange; q.ETASeconds >= 0 && r[0] >= 0 && r[0] <= q.ETASeconds && r[1] >= q.ETASeconds {
+		v.ETALow, v.ETAHigh = r[0], r[1]
 	}
 	if v.Entry > 0 {
 		v.EntryText = group(v.Entry)
@@ -378,6 +389,41 @@ func waitText(seconds int64) string {
 		text += " " + plural(m, "minute", "minutes")
 	}
 	return text
+}
+
+// rangeText puts a wait's range in words, "12–18 minutes", or the middle
+// as waitText does when there is no range. The script says the same.
+func rangeText(mid int64, r [2]int64) string {
+	low, high := r[0], r[1]
+	switch {
+	case mid < 0:
+		return ""
+	case low < 0 || low > mid || high < mid:
+		return waitText(mid)
+	case high < 60:
+		return "less than a minute"
+	case high < 90*60:
+		lo := max(1, low/60)
+		hi := max(lo+1, (high+59)/60)
+		return strconv.FormatInt(lo, 10) + "–" + strconv.FormatInt(hi, 10) + " minutes"
+	case high < 24*3600:
+		// In half hours: the width of a range this long hides the minutes.
+		lo, hi := low/1800, (high+1799)/1800
+		if hi <= lo {
+			hi = lo + 1
+		}
+		return halfHours(lo) + "–" + halfHours(hi) + " hours"
+	}
+	return "more than a day"
+}
+
+// halfHours writes n half hours: "1", "1½".
+func halfHours(n int64) string {
+	s := strconv.FormatInt(n/2, 10)
+	if n%2 == 1 {
+		s += "½"
+	}
+	return s
 }
 
 // delayText puts a retry delay in whole seconds in words.

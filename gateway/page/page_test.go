@@ -491,6 +491,31 @@ func TestErrorPage(t *testing.T) {
 	}
 }
 
+func TestRangeText(t *testing.T) {
+	tests := []struct {
+		mid       int64
+		low, high int64
+		want      string
+	}{
+		{-1, -1, -1, ""},
+		{600, 0, 0, "about 10 minutes"}, // no range given
+		{600, 700, 800, "about 10 minutes"},
+		{40, 30, 50, "less than a minute"},
+		{60, 45, 75, "1–2 minutes"},
+		{900, 765, 1035, "12–18 minutes"},
+		{3600, 3060, 4140, "51–69 minutes"},
+		{7200, 6120, 8280, "1½–2½ hours"},
+		{100000, 85000, 115000, "more than a day"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := rangeText(tt.mid, [2]int64{tt.low, tt.high}); got != tt.want {
+				t.Errorf("rangeText(%d, %d–%d) = %q, want %q", tt.mid, tt.low, tt.high, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestWaitText(t *testing.T) {
 	tests := []struct {
 		seconds int64

@@ -29,6 +29,8 @@
   var pos = count(data.position, 1);
   var ahead = pos === null ? null : count(data.ahead, 0);
   var eta = count(data.eta, 0);
+  var etaLow = count(data.etaLow, 0);
+  var etaHigh = count(data.etaHigh, 0);
   // In a lottery room, the arrival number the draw is checked with.
   var entry = count(data.entry, 1);
   var first = null;
@@ -80,6 +82,27 @@
     m %= 60;
     if (h >= 24) return "more than a day";
     return "about " + plural(h, "hour", "hours") + (m ? " " + plural(m, "minute", "minutes") : "");
+  }
+
+  // rangeText mirrors rangeText in the Go package: "12–18 minutes".
+  function rangeText(mid, low, high) {
+    if (mid === null || mid < 0) return "";
+    if (low === null || high === null || low > mid || high < mid) return waitText(mid);
+    if (high < 60) return "less than a minute";
+    if (high < 5400) {
+      var lo = Math.max(1, Math.floor(low / 60));
+      var hi = Math.max(lo + 1, Math.floor((high + 59) / 60));
+      return lo + "–" + hi + " minutes";
+    }
+    if (high < 86400) {
+      var l = Math.floor(low / 1800), h = Math.floor((high + 1799) / 1800);
+      if (h <= l) h = l + 1;
+      return halfHours(l) + "–" + halfHours(h) + " hours";
+    }
+    return "more than a day";
+  }
+  function halfHours(n) {
+    return String(Math.floor(n / 2)) + (n % 2 === 1 ? "½" : "");
   }
 
   function aheadText(n) {
@@ -165,7 +188,7 @@
     var a = aheadText(ahead);
     setText(aheadEl, a);
     aheadEl.hidden = !a;
-    var w = waitText(eta);
+    var w = rangeText(eta, etaLow, etaHigh);
     setText(waitValueEl, w);
     waitEl.hidden = !w;
     var pct = progress();
@@ -246,6 +269,9 @@
     var a = count(s.ahead, 0);
     if (a !== null) ahead = ahead === null ? a : Math.min(ahead, a);
     eta = count(s.eta_seconds, 0);
+    var r = s.eta_range_seconds;
+    etaLow = r && r.length === 2 ? count(r[0], 0) : null;
+    etaHigh = r && r.length === 2 ? count(r[1], 0) : null;
     render();
     // A little jitter keeps two tabs of one fan from polling in step.
     schedule(pollMs * (0.9 + 0.2 * Math.random()));
