@@ -87,13 +87,18 @@ type OriginStats struct {
 }
 
 // Stats sums the slots of the last minute.
-func (o *OriginRecorder) Stats() OriginStats {
+func (o *OriginRecorder) Stats() OriginStats { return o.StatsOver(time.Minute) }
+
+// StatsOver sums the slots of the last d, in whole seconds up to a minute:
+// the current second and the d-1 before it.
+func (o *OriginRecorder) StatsOver(d time.Duration) OriginStats {
 	now := o.now().Unix()
+	span := min(max(int64(d/time.Second), 1), originSlots)
 	var st OriginStats
 	var hist [originBuckets]int64
 	for i := range o.slots {
 		s := &o.slots[i]
-		if sec := s.second.Load(); sec <= now-originSlots || sec > now {
+		if sec := s.second.Load(); sec <= now-span || sec > now {
 			continue
 		}
 		st.Requests += s.count.Load()

@@ -306,6 +306,9 @@ type RoomConfig struct {
 	MaxPassesPerAccount int `yaml:"max_passes_per_account"`
 	// Inventory is where the room learns how many tickets are left.
 	Inventory InventoryConfig `yaml:"inventory"`
+	// AutoRate, when its max_per_minute is set, lets the room's admission
+	// rate follow the origin's health.
+	AutoRate AutoRateConfig `yaml:"auto_rate"`
 
 	patterns            []pattern
 	except              []pattern
@@ -386,6 +389,38 @@ type InventoryConfig struct {
 	// average. Default 2.
 	TicketsPerShopper float64 `yaml:"tickets_per_shopper"`
 }
+
+// AutoRateConfig adapts a room's admission rate to the origin's health, as
+// the gateway measures it on the room's proxied requests: every Every, the
+// rate is multiplied by Backoff when the p95 latency passes P95Target or
+// the share of errors passes MaxErrorRate, and raised by StepPerMinute when
+// both are within bounds, always between MinPerMinute and MaxPerMinute.
+// One instance decides at a time, from its own share of the traffic.
+type AutoRateConfig struct {
+	// MinPerMinute and MaxPerMinute bound the rate. A MaxPerMinute of 0
+	// (the default) leaves the rate to operators.
+	MinPerMinute float64 `yaml:"min_per_minute"`
+	MaxPerMinute float64 `yaml:"max_per_minute"`
+	// P95Target is the origin latency the room keeps under. Default 1s.
+	P95Target config.Duration `yaml:"p95_target"`
+	// MaxErrorRate is the share of origin answers that may fail (5xx, or
+	// no answer). Default 0.02.
+	MaxErrorRate float64 `yaml:"max_error_rate"`
+	// Every is how often the rate is reconsidered, over the requests of
+	// that span. Default 10s.
+	Every config.Duration `yaml:"every"`
+	// Backoff multiplies the rate when the origin struggles. Default 0.7.
+	Backoff float64 `yaml:"backoff"`
+	// StepPerMinute is added to the rate when the origin is healthy.
+	// Default a twentieth of MaxPerMinute.
+	StepPerMinute float64 `yaml:"step_per_minute"`
+	// MinRequests is the least number of requests a decision needs; with
+	// fewer the rate stays. Default 20.
+	MinRequests int `yaml:"min_requests"`
+}
+
+// On says whether the room's rate follows the origin.
+func (a AutoRateConfig) On() bool { return a.MaxPerMinute > 0 }
 
 // DefaultShield returns a room's default bot defence.
 func DefaultShield() ShieldConfig {
@@ -482,6 +517,8 @@ func DefaultRoom() RoomConfig {
 
 		MaxPassesPerAccount: 2,
 		Inventory:           InventoryConfig{Every: config.Duration(5 * time.Second), TicketsPerShopper: 2},
+		AutoRate: AutoRateConfig{P95Target: config.Duration(time.Second), MaxErrorRate: 0.02, Every: config.Duration(10 * time.Second),
+			Backoff: 0.7, MinRequests: 20},
 	}
 }
 
@@ -853,6 +890,38 @@ func (c *Config) validateRooms(ps *config.Problems) {
 			if !(inv.TicketsPerShopper > 0) {
 				ps.Add(key+".inventory.tickets_per_shopper", "must be more than 0")
 			}
+		}
+		if a := r.AutoRate; a.On() {
+			k := key + ".auto_rate"
+			switch {
+			case !(a.MinPerMinute > 0):
+				ps.Add(k+".min_per_minute", "must be more than 0")
+			case a.MinPerMinute > a.MaxPerMinute:
+				ps.Add(k+".min_per_minute", "must not be more than max_per_minute (%g)", a.MaxPerMinute)
+			}
+			if a.MaxPerMinute > 1_000_000 {
+				ps.Add(k+".max_per_minute", "must be at most 1000000")
+			}
+			if a.P95Target <= 0 {
+				ps.Add(k+".p95_target", "must be a positive duration such as 800ms")
+			}
+			if !(a.MaxErrorRate >= 0 && a.MaxErrorRate < 1) {
+				ps.Add(k+".max_error_rate", "must be from 0 up to 1 (a share, such as 0.02)")
+			}
+			if a.Every < config.Duration(time.Second) || a.Every > config.Duration(time.Minute) {
+				ps.Add(k+".every", "must be from 1s to 1m (the origin is measured over the last minute at most)")
+			}
+			if !(a.Backoff > 0 && a.Backoff < 1) {
+				ps.Add(k+".backoff", "must be more than 0 and less than 1")
+			}
+			if a.StepPerMinute < 0 {
+				ps.Add(k+".step_per_minute", "must not be negative (0 for a twentieth of max_per_minute)")
+			}
+			if a.MinRequests < 1 {
+				ps.Add(k+".min_requests", "must be at least 1")
+			}
+		} else if a.MaxPerMinute < 0 {
+			ps.Add(key+".auto_rate.max_per_minute", "must not be negative (0 turns auto_rate off)")
 		}
 		if r.MaxPassesPerAccount < 0 {
 			ps.Add(key+".max_passes_per_account", "must not be negative (0 for no limit)")

@@ -273,6 +273,7 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	grp.Go(func() error { g.sweepLimits(gctx); return nil })
 	grp.Go(func() error { g.refreshRevocations(gctx); return nil })
 	grp.Go(func() error { g.watchInventory(gctx); return nil })
+	grp.Go(func() error { g.watchAutoRate(gctx); return nil })
 	grp.Go(func() error {
 		if err := srv.Serve(ln); err != nil {
 			return fmt.Errorf("serve %s: %w", ln.Addr(), err)

@@ -60,6 +60,7 @@ type room struct {
 	requireLogin bool
 	maxPasses    int
 	inventory    InventoryConfig
+	autoRate     AutoRateConfig
 
 	// drawnList is the room's lottery list as last published.
 	drawnList atomic.Pointer[drawnList]
@@ -86,6 +87,7 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 		challengeURL: "/_usher/challenge?room=" + url.QueryEscape(adm.ID()),
 		requireLogin: rc.RequireLogin,
 		inventory:    rc.Inventory,
+		autoRate:     rc.AutoRate,
 		maxPasses:    rc.MaxPassesPerAccount,
 	}
 	if prev != nil && scorerConfig(prev.shield) == scorerConfig(rc.Shield) {

@@ -42,7 +42,8 @@
     resume: "resumed the sale",
     soldout: "marked it sold out",
     close: "closed the sale",
-    config: "applied the configuration"
+    config: "applied the configuration",
+    auto_rate: "adapted the rate to the origin"
   };
   var CHARTS = [
     { k: "chart-waiting", name: "Waiting", unit: "people", series: [{ key: "waiting", color: "c1", fill: true }] },
