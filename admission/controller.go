@@ -24,8 +24,10 @@ type Room struct {
 	view     atomic.Pointer[View]
 	admitted atomic.Int64 // admissions made through this instance
 	// shoppersCap is the most shoppers the tickets left can serve, from
-	// SetInventory; -1 while the inventory is unknown.
+	// SetInventory; -1 while the inventory is unknown. sourceLeft is the
+	// tickets left as the source last said, -1 unknown.
 	shoppersCap atomic.Int64
+	sourceLeft  atomic.Int64
 	// perShopper is the tickets a shopper buys on average, as a float's
 	// bits (math.Float64bits): 2 until SetInventory says otherwise.
 	perShopper atomic.Uint64
@@ -135,6 +137,7 @@ func (r *Room) SetInventory(left int64, perShopper float64) {
 	if perShopper > 0 {
 		r.perShopper.Store(math.Float64bits(perShopper))
 	}
+	r.sourceLeft.Store(max(left, -1))
 	if left < 0 || !(perShopper > 0) {
 		r.shoppersCap.Store(-1)
 		return
@@ -225,6 +228,10 @@ type Wait struct {
 	// Drawing: the visitor is in a lottery room whose draw this instance
 	// has not made yet, so the place is not known (Position is 0).
 	Drawing bool
+	// SoldOutLikely: at the tickets shoppers buy now, the shoppers inside
+	// and those ahead who will show up are likely to buy every ticket
+	// left before this visitor's turn.
+	SoldOutLikely bool
 }
 
 // Ahead is how many visitors wait ahead.
@@ -255,6 +262,7 @@ func (r *Room) waitAt(seq int64) Wait {
 		return Wait{Offered: true, ETAKnown: true, PollAfter: p.PollMin}
 	}
 	w := Wait{Position: seq - v.Served}
+	w.SoldOutLikely = r.soldOutLikely(w.Ahead(), v)
 	if p.State == StateOpen {
 		w.ETA, w.ETALow, w.ETAHigh = r.estimate(w.Position, v, p, r.c.now())
 		w.ETAKnown = true
@@ -401,6 +409,7 @@ func (c *Controller) newRoom(d RoomDef) *Room {
 	r.setPolicy(d.Policy, 0)
 	r.view.Store(&View{})
 	r.shoppersCap.Store(-1)
+	r.sourceLeft.Store(-1)
 	r.perShopper.Store(math.Float64bits(2))
 	return r
 }

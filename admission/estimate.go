@@ -23,6 +23,9 @@ const (
 	// noShowMinOffers is the least number of offers the no-show share is
 	// measured over; below it no visitor is taken to be a no-show.
 	noShowMinOffers = 20
+	// conversionMinAdmissions is the least number of admissions the
+	// conversion is measured over.
+	conversionMinAdmissions = 20
 	// noShowMax caps the no-show share, so that a burst of lapses does not
 	// promise a wait of nothing.
 	noShowMax = 0.9
@@ -39,6 +42,9 @@ type measures struct {
 	perMinute float64
 	// noShow is the share of offers that nobody claimed, 0 to noShowMax.
 	noShow float64
+	// conversion is the tickets sold per admission, from the tickets left
+	// and the admissions over the window; 0 when not measured.
+	conversion float64
 }
 
 // measure reads the room's recent samples, newest last, for the admission
@@ -89,6 +95,17 @@ func measure(h []Sample, lag time.Duration) measures {
 			m.noShow = min(max(1-float64(claims)/float64(offers), 0), noShowMax)
 		}
 	}
+	// The conversion: the tickets that went, per admission, from the
+	// oldest sample in the window that knew the tickets left.
+	for _, s := range h {
+		if s.TicketsLeft < 0 || last.At.Sub(s.At) > measureWindow {
+			continue
+		}
+		if admitted := last.AdmittedTotal - s.AdmittedTotal; admitted >= conversionMinAdmissions && last.TicketsLeft >= 0 && s.TicketsLeft >= last.TicketsLeft {
+			m.conversion = float64(s.TicketsLeft-last.TicketsLeft) / float64(admitted)
+		}
+		break
+	}
 	return m
 }
 
@@ -111,4 +128,37 @@ func (r *Room) estimate(position int64, v View, p Policy, now time.Time) (mid, l
 	low = time.Duration(float64(mid) * (1 - spread)).Round(time.Second)
 	high = time.Duration(float64(mid) * (1 + spread)).Round(time.Second)
 	return mid, low, high
+}
+
+// ticketsLeft is the tickets left to sell as the room knows them: from its
+// inventory source, or as an operator last said; false when neither says.
+func (r *Room) ticketsLeft() (int64, bool) {
+	if left := r.sourceLeft.Load(); left >= 0 {
+		return left, true
+	}
+	if p := r.Policy(); p.Inventory != nil {
+		return *p.Inventory, true
+	}
+	return 0, false
+}
+
+// soldOutLikely says whether the tickets left will likely be gone before
+// the turn of a visitor with ahead visitors ahead: the shoppers inside and
+// those ahead who will show up (the measured no-shows aside) each buy what
+// shoppers have been buying (the measured conversion, or
+// tickets_per_shopper until there is one).
+func (r *Room) soldOutLikely(ahead int64, v View) bool {
+	left, ok := r.ticketsLeft()
+	if !ok {
+		return false
+	}
+	perShopper := math.Float64frombits(r.perShopper.Load())
+	showing := float64(ahead)
+	if m := r.measured.Load(); m != nil {
+		showing *= 1 - m.noShow
+		if m.conversion > 0 {
+			perShopper = m.conversion
+		}
+	}
+	return (showing+float64(v.Active+v.Pending))*perShopper >= float64(left)
 }

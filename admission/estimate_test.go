@@ -123,3 +123,19 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestMeasureConversion: the tickets that went per admission over the
+// window, once there are enough admissions to tell.
+func TestMeasureConversion(t *testing.T) {
+	var h []Sample
+	for i := range 120 {
+		h = append(h, Sample{At: t0.Add(time.Duration(i) * time.Second), Joined: 1000, Served: int64(i), AdmittedTotal: int64(i / 2),
+			EffectiveRate: 60, TicketsLeft: 500 - 3*int64(i/2)})
+	}
+	if m := measure(h[:30], time.Second); m.conversion != 0 {
+		t.Errorf("conversion over 14 admissions: %g, want none yet", m.conversion)
+	}
+	if m := measure(h, time.Second); m.conversion != 3 {
+		t.Errorf("conversion %g, want 3 tickets per admission", m.conversion)
+	}
+}

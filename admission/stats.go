@@ -18,6 +18,9 @@ type Sample struct {
 	AdmittedTotal int64
 	EffectiveRate float64
 	OriginP95     time.Duration
+	// TicketsLeft is the tickets left to sell as the room knew them; -1
+	// unknown.
+	TicketsLeft int64
 }
 
 // history is a ring of samples, one per second at most.
@@ -61,7 +64,10 @@ func (r *Room) sample(now time.Time) {
 	s := Sample{
 		At: now, Joined: v.Joined, Served: v.Served, Active: v.Active, Pending: v.Pending,
 		AdmittedTotal: v.AdmittedTotal, EffectiveRate: r.Policy().EffectiveRate(now),
-		OriginP95: r.Origin.Stats().P95,
+		OriginP95: r.Origin.Stats().P95, TicketsLeft: -1,
+	}
+	if left, ok := r.ticketsLeft(); ok {
+		s.TicketsLeft = left
 	}
 	r.mu.Lock()
 	r.history.add(s)

@@ -460,19 +460,20 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 		low, high = int64(v.wait.ETALow/time.Second), int64(v.wait.ETAHigh/time.Second)
 	}
 	err := page.RenderQueue(ctx, page.Queue{
-		Room:       rm.id,
-		Title:      rm.adm.Name(),
-		State:      string(state),
-		OpensAt:    rm.adm.Policy().OpensAt,
-		StartsAt:   rm.adm.Policy().SaleStartsAt,
-		Position:   v.wait.Position,
-		Ahead:      v.wait.Ahead(),
-		ETASeconds: eta,
-		ETARange:   [2]int64{low, high},
-		PollAfter:  v.wait.PollAfter,
-		StatusURL:  rm.statusURL,
-		Entry:      v.wait.Entry,
-		LotteryURL: rm.lotteryURL(),
+		Room:          rm.id,
+		Title:         rm.adm.Name(),
+		State:         string(state),
+		OpensAt:       rm.adm.Policy().OpensAt,
+		StartsAt:      rm.adm.Policy().SaleStartsAt,
+		Position:      v.wait.Position,
+		Ahead:         v.wait.Ahead(),
+		ETASeconds:    eta,
+		ETARange:      [2]int64{low, high},
+		PollAfter:     v.wait.PollAfter,
+		StatusURL:     rm.statusURL,
+		Entry:         v.wait.Entry,
+		LotteryURL:    rm.lotteryURL(),
+		SoldOutLikely: v.wait.SoldOutLikely && v.wait.Position > 0,
 	})
 	if err != nil {
 		g.internalError(ctx, "render queue page", err)
@@ -494,7 +495,8 @@ func (g *Gateway) phase(rm *room) admission.State {
 
 // appendStatus appends the status JSON of the outside contract:
 // {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"},
-// with "eta_range_seconds", the range around eta_seconds,
+// with "eta_range_seconds", the range around eta_seconds, "sold_out_likely"
+// when the tickets left will likely be gone before the visitor's turn,
 // with "entry", the arrival number, for a visitor waiting in a lottery room
 // (whose position is null until the draw).
 // position, ahead and eta_seconds are null when unknown: without a valid
@@ -534,6 +536,9 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 		// A lottery room: the arrival number the draw is checked with.
 		b = append(b, `,"entry":`...)
 		b = strconv.AppendInt(b, w.Entry, 10)
+	}
+	if w.SoldOutLikely && queued && !admitted {
+		b = append(b, `,"sold_out_likely":true`...)
 	}
 	return append(b, "}\n"...)
 }

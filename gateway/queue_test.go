@@ -17,15 +17,16 @@ import (
 
 // status is the status JSON of the outside contract.
 type status struct {
-	Room        string  `json:"room"`
-	State       string  `json:"state"`
-	Position    *int64  `json:"position"`
-	Ahead       *int64  `json:"ahead"`
-	ETASeconds  *int64  `json:"eta_seconds"`
-	ETARange    []int64 `json:"eta_range_seconds"`
-	Admitted    bool    `json:"admitted"`
-	PollAfterMS int64   `json:"poll_after_ms"`
-	Entry       *int64  `json:"entry"`
+	Room          string  `json:"room"`
+	State         string  `json:"state"`
+	Position      *int64  `json:"position"`
+	Ahead         *int64  `json:"ahead"`
+	ETASeconds    *int64  `json:"eta_seconds"`
+	ETARange      []int64 `json:"eta_range_seconds"`
+	Admitted      bool    `json:"admitted"`
+	PollAfterMS   int64   `json:"poll_after_ms"`
+	Entry         *int64  `json:"entry"`
+	SoldOutLikely *bool   `json:"sold_out_likely"`
 }
 
 func (b *browser) status(g *testGateway) status {
@@ -510,5 +511,33 @@ func TestOriginEndsSession(t *testing.T) {
 	// Outside the rooms the command is stripped too.
 	if resp, _ := first.get(g.URL + "/about"); resp.Header.Get("X-Usher-Command") != "" {
 		t.Error("X-Usher-Command reached a visitor outside the rooms")
+	}
+}
+
+// TestSoldOutLikely: with the tickets left known, the visitors whose turn
+// comes after the shoppers inside and the visitors ahead would likely have
+// bought them all are told so, on the page and in the status; those before
+// them are not.
+func TestSoldOutLikely(t *testing.T) {
+	clk := newClock()
+	g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: newOrigin(t, nil).URL, store: memory.New(memory.Options{Now: clk.Now}),
+		room: func(r *RoomConfig) { r.MaxActive = 2 }})
+	fans := make([]*browser, 8)
+	for i := range fans {
+		fans[i] = newBrowser(t)
+		fans[i].get(g.URL + "/events/1")
+	}
+	g.tick(t)
+	// Two shoppers inside, six waiting; ten tickets left at two a shopper:
+	// the shoppers inside and three more buy them all.
+	g.ctrl.Room("sale").SetInventory(10, 2)
+	for i, f := range fans[2:] {
+		s := f.status(g)
+		resp, body := f.get(g.URL + "/events/1")
+		page := resp.StatusCode == 200 && strings.Contains(body, `role="status">At the pace tickets are selling`)
+		likely := s.SoldOutLikely != nil && *s.SoldOutLikely
+		if want := s.position(t) > 3; likely != want || page != want {
+			t.Errorf("waiting visitor %d, position %d: sold_out_likely %v, page says so %v; want %v", i, s.position(t), likely, page, want)
+		}
 	}
 }

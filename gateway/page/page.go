@@ -89,6 +89,9 @@ type Queue struct {
 	// LotteryURL is where the room publishes its draw (a lottery room
 	// only).
 	LotteryURL string
+	// SoldOutLikely: the tickets left will likely be gone before the
+	// visitor's turn; the page says so, and that the place is kept.
+	SoldOutLikely bool
 }
 
 // Error is a page for a request the gateway could not serve.
@@ -111,26 +114,27 @@ type Error struct {
 // words. It copies fields rather than embedding Queue, because the template
 // engine finds a promoted field by a slow search on every use.
 type queueView struct {
-	Room         string
-	Title        string
-	State        string
-	StatusURL    string
-	Position     int64
-	Ahead        int64
-	ETASeconds   int64
-	ETALow       int64
-	ETAHigh      int64
-	Class        string
-	PollMS       int64
-	Refresh      int64
-	PositionText string
-	AheadText    string
-	Wait         string
-	Notice       string
-	Stopped      bool
-	Entry        int64
-	EntryText    string
-	LotteryURL   string
+	Room          string
+	Title         string
+	State         string
+	StatusURL     string
+	Position      int64
+	Ahead         int64
+	ETASeconds    int64
+	ETALow        int64
+	ETAHigh       int64
+	Class         string
+	PollMS        int64
+	Refresh       int64
+	PositionText  string
+	AheadText     string
+	Wait          string
+	Notice        string
+	Stopped       bool
+	Entry         int64
+	EntryText     string
+	SoldOutLikely bool
+	LotteryURL    string
 	// At is the time the notice speaks of (RFC 3339), for the script to
 	// write in the visitor's time zone.
 	At string
@@ -198,24 +202,28 @@ func newQueueView(q Queue) queueView {
 		q.ETASeconds = -1
 	}
 	v := queueView{
-		Room:       q.Room,
-		Title:      q.Title,
-		State:      q.State,
-		StatusURL:  q.StatusURL,
-		Position:   q.Position,
-		Ahead:      q.Ahead,
-		ETASeconds: q.ETASeconds,
-		ETALow:     -1,
-		ETAHigh:    -1,
-		Class:      "card",
-		PollMS:     q.PollAfter.Milliseconds(),
-		Wait:       rangeText(q.ETASeconds, q.ETARange),
-		Notice:     notice(q.State),
-		Entry:      max(q.Entry, 0),
-		LotteryURL: q.LotteryURL,
+		Room:          q.Room,
+		Title:         q.Title,
+		State:         q.State,
+		StatusURL:     q.StatusURL,
+		Position:      q.Position,
+		Ahead:         q.Ahead,
+		ETASeconds:    q.ETASeconds,
+		ETALow:        -1,
+		ETAHigh:       -1,
+		Class:         "card",
+		PollMS:        q.PollAfter.Milliseconds(),
+		Wait:          rangeText(q.ETASeconds, q.ETARange),
+		Notice:        notice(q.State),
+		Entry:         max(q.Entry, 0),
+		SoldOutLikely: q.SoldOutLikely && q.State == "open",
+		LotteryURL:    q.LotteryURL,
 	}
 	if r := q.ETARange; q.ETASeconds >= 0 && r[0] >= 0 && r[0] <= q.ETASeconds && r[1] >= q.ETASeconds {
 		v.ETALow, v.ETAHigh = r[0], r[1]
+	}
+	if q.SoldOutLikely && q.State == "open" {
+		v.Notice = soldOutLikelyNotice
 	}
 	if v.Entry > 0 {
 		v.EntryText = group(v.Entry)
@@ -300,6 +308,10 @@ func notice(state string) string {
 	}
 	return ""
 }
+
+// soldOutLikelyNotice warns a visitor whose turn will likely come after the
+// last ticket; the script says the same.
+const soldOutLikelyNotice = "At the pace tickets are selling, they will likely be gone before your turn. You keep your place in case more are released."
 
 // lotteryNotice tells a visitor who joined a lottery before the sale what
 // happens at the start; the script says the same.

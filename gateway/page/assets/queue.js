@@ -30,6 +30,7 @@
   var ahead = pos === null ? null : count(data.ahead, 0);
   var eta = count(data.eta, 0);
   var etaLow = count(data.etaLow, 0);
+  var soldOutLikely = data.soldOutLikely === "true";
   var etaHigh = count(data.etaHigh, 0);
   // In a lottery room, the arrival number the draw is checked with.
   var entry = count(data.entry, 1);
@@ -170,6 +171,7 @@
     if (state === "closed") return "This sale has ended.";
     if (offline) return "Reconnecting… you keep your place.";
     if (state === "paused") return "The sale is paused for a moment. You keep your place.";
+    if (soldOutLikely && state === "open") return "At the pace tickets are selling, they will likely be gone before your turn. You keep your place in case more are released.";
     if (state === "prequeue" && entry !== null) return "The sale starts " + when() + ". Everyone in line before then gets a random place in a draw at the start, so there is no need to hurry.";
     if (state === "prequeue") return "The sale starts " + when() + ". You keep your place in line until then.";
     return "";
@@ -269,6 +271,7 @@
     var a = count(s.ahead, 0);
     if (a !== null) ahead = ahead === null ? a : Math.min(ahead, a);
     eta = count(s.eta_seconds, 0);
+    soldOutLikely = s.sold_out_likely === true;
     var r = s.eta_range_seconds;
     etaLow = r && r.length === 2 ? count(r[0], 0) : null;
     etaHigh = r && r.length === 2 ? count(r[1], 0) : null;
