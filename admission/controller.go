@@ -232,6 +232,9 @@ type Wait struct {
 	// and those ahead who will show up are likely to buy every ticket
 	// left before this visitor's turn.
 	SoldOutLikely bool
+	// Holding: the store did not answer this instance's last tick, so the
+	// line cannot move; the visitor keeps the place and should hold on.
+	Holding bool
 }
 
 // Ahead is how many visitors wait ahead.
@@ -261,7 +264,7 @@ func (r *Room) waitAt(seq int64) Wait {
 	if seq <= v.Served {
 		return Wait{Offered: true, ETAKnown: true, PollAfter: p.PollMin}
 	}
-	w := Wait{Position: seq - v.Served}
+	w := Wait{Position: seq - v.Served, Holding: !v.Fresh}
 	w.SoldOutLikely = r.soldOutLikely(w.Ahead(), v)
 	if p.State == StateOpen {
 		w.ETA, w.ETALow, w.ETAHigh = r.estimate(w.Position, v, p, r.c.now())

@@ -309,6 +309,12 @@ type RoomConfig struct {
 	// AutoRate, when its max_per_minute is set, lets the room's admission
 	// rate follow the origin's health.
 	AutoRate AutoRateConfig `yaml:"auto_rate"`
+	// OnStoreFailure is what the room does while the queue store does not
+	// answer: "closed" (the default) gives out no place, so nobody new gets
+	// in; "open" lets every visitor without a pass in with one, unqueued and
+	// uncounted, for a venue that would rather be overrun than shut. Either
+	// way, visitors with a pass go on and those waiting keep their place.
+	OnStoreFailure string `yaml:"on_store_failure"`
 
 	patterns            []pattern
 	except              []pattern
@@ -516,6 +522,7 @@ func DefaultRoom() RoomConfig {
 		Shield:      DefaultShield(),
 
 		MaxPassesPerAccount: 2,
+		OnStoreFailure:      "closed",
 		Inventory:           InventoryConfig{Every: config.Duration(5 * time.Second), TicketsPerShopper: 2},
 		AutoRate: AutoRateConfig{P95Target: config.Duration(time.Second), MaxErrorRate: 0.02, Every: config.Duration(10 * time.Second),
 			Backoff: 0.7, MinRequests: 20},
@@ -922,6 +929,9 @@ func (c *Config) validateRooms(ps *config.Problems) {
 			}
 		} else if a.MaxPerMinute < 0 {
 			ps.Add(key+".auto_rate.max_per_minute", "must not be negative (0 turns auto_rate off)")
+		}
+		if r.OnStoreFailure != "closed" && r.OnStoreFailure != "open" {
+			ps.Add(key+".on_store_failure", "must be closed or open, not %q", r.OnStoreFailure)
 		}
 		if r.MaxPassesPerAccount < 0 {
 			ps.Add(key+".max_passes_per_account", "must not be negative (0 for no limit)")

@@ -94,7 +94,7 @@ func (g *Gateway) serveRoom(ctx *fasthttp.RequestCtx, rm *room) {
 			return
 		}
 	}
-	if rm.adm.Policy().Mode == admission.ModePassthrough && state == admission.StateOpen {
+	if state == admission.StateOpen && (rm.adm.Policy().Mode == admission.ModePassthrough || g.failingOpen(rm)) {
 		g.passThrough(ctx, rm, cl)
 		return
 	}
@@ -149,6 +149,12 @@ func (g *Gateway) passThrough(ctx *fasthttp.RequestCtx, rm *room, cl client) {
 	}
 	g.forwardRoom(ctx, rm, []byte(v.pass))
 	g.setCookies(ctx, rm, v)
+}
+
+// failingOpen says whether the room lets visitors in unqueued now: it
+// fails open, and the store does not answer.
+func (g *Gateway) failingOpen(rm *room) bool {
+	return rm.failOpen && !g.storeOK.Load()
 }
 
 // untilOpen is how long a visitor to a scheduled room waits before asking
@@ -474,6 +480,7 @@ func (g *Gateway) answerWaiting(ctx *fasthttp.RequestCtx, rm *room, v visitor) {
 		Entry:         v.wait.Entry,
 		LotteryURL:    rm.lotteryURL(),
 		SoldOutLikely: v.wait.SoldOutLikely && v.wait.Position > 0,
+		Holding:       v.wait.Holding && v.wait.Position > 0,
 	})
 	if err != nil {
 		g.internalError(ctx, "render queue page", err)
@@ -497,6 +504,7 @@ func (g *Gateway) phase(rm *room) admission.State {
 // {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"},
 // with "eta_range_seconds", the range around eta_seconds, "sold_out_likely"
 // when the tickets left will likely be gone before the visitor's turn,
+// "holding" while the line cannot move because the store does not answer,
 // with "entry", the arrival number, for a visitor waiting in a lottery room
 // (whose position is null until the draw).
 // position, ahead and eta_seconds are null when unknown: without a valid
@@ -539,6 +547,9 @@ func appendStatus(b []byte, rm *room, state admission.State, w admission.Wait, q
 	}
 	if w.SoldOutLikely && queued && !admitted {
 		b = append(b, `,"sold_out_likely":true`...)
+	}
+	if w.Holding && queued && !admitted {
+		b = append(b, `,"holding":true`...)
 	}
 	return append(b, "}\n"...)
 }

@@ -129,6 +129,17 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		g.refuseRevoked(ctx, rm)
 		return
 	}
+	if state == admission.StateOpen && g.failingOpen(rm) {
+		// The room lets everyone in while the store is down: the visitors
+		// in line first of all.
+		var ok bool
+		if v, ok = g.issuePass(ctx, rm, v, g.now().Add(rm.adm.Policy().Session)); !ok {
+			return
+		}
+		g.setCookies(ctx, rm, v)
+		g.writeStatus(ctx, rm, pollMin, true, true)
+		return
+	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
 	if !g.screenPoll(ctx, rm, cl, v.claims.Visitor, v.wait.PollAfter) ||
 		!g.rotate(ctx, rm, &v, cl, fasthttp.StatusTooManyRequests, true) {

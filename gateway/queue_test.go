@@ -27,6 +27,7 @@ type status struct {
 	PollAfterMS   int64   `json:"poll_after_ms"`
 	Entry         *int64  `json:"entry"`
 	SoldOutLikely *bool   `json:"sold_out_likely"`
+	Holding       *bool   `json:"holding"`
 }
 
 func (b *browser) status(g *testGateway) status {

@@ -61,6 +61,8 @@ type room struct {
 	maxPasses    int
 	inventory    InventoryConfig
 	autoRate     AutoRateConfig
+	// failOpen lets visitors in unqueued while the store does not answer.
+	failOpen bool
 
 	// drawnList is the room's lottery list as last published.
 	drawnList atomic.Pointer[drawnList]
@@ -88,6 +90,7 @@ func newRoom(adm *admission.Room, rc RoomConfig, prev *room, m *metrics) *room {
 		requireLogin: rc.RequireLogin,
 		inventory:    rc.Inventory,
 		autoRate:     rc.AutoRate,
+		failOpen:     rc.OnStoreFailure == "open",
 		maxPasses:    rc.MaxPassesPerAccount,
 	}
 	if prev != nil && scorerConfig(prev.shield) == scorerConfig(rc.Shield) {

@@ -92,6 +92,9 @@ type Queue struct {
 	// SoldOutLikely: the tickets left will likely be gone before the
 	// visitor's turn; the page says so, and that the place is kept.
 	SoldOutLikely bool
+	// Holding: the line cannot move for now (the queue store does not
+	// answer); the page asks the visitor to hold on.
+	Holding bool
 }
 
 // Error is a page for a request the gateway could not serve.
@@ -134,6 +137,7 @@ type queueView struct {
 	Entry         int64
 	EntryText     string
 	SoldOutLikely bool
+	Holding       bool
 	LotteryURL    string
 	// At is the time the notice speaks of (RFC 3339), for the script to
 	// write in the visitor's time zone.
@@ -225,6 +229,10 @@ func newQueueView(q Queue) queueView {
 	if q.SoldOutLikely && q.State == "open" {
 		v.Notice = soldOutLikelyNotice
 	}
+	if q.Holding {
+		v.Notice = holdingNotice
+		v.Holding = true
+	}
 	if v.Entry > 0 {
 		v.EntryText = group(v.Entry)
 	}
@@ -308,6 +316,10 @@ func notice(state string) string {
 	}
 	return ""
 }
+
+// holdingNotice tells a waiting visitor that the line is stuck for a
+// moment; the script says the same.
+const holdingNotice = "We cannot move the line right now. Hold on: you keep your place, and it moves again by itself."
 
 // soldOutLikelyNotice warns a visitor whose turn will likely come after the
 // last ticket; the script says the same.

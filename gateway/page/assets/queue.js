@@ -31,6 +31,7 @@
   var eta = count(data.eta, 0);
   var etaLow = count(data.etaLow, 0);
   var soldOutLikely = data.soldOutLikely === "true";
+  var holding = data.holding === "true";
   var etaHigh = count(data.etaHigh, 0);
   // In a lottery room, the arrival number the draw is checked with.
   var entry = count(data.entry, 1);
@@ -170,6 +171,7 @@
     if (state === "soldout") return "This sale is sold out. Thank you for waiting.";
     if (state === "closed") return "This sale has ended.";
     if (offline) return "Reconnecting… you keep your place.";
+    if (holding) return "We cannot move the line right now. Hold on: you keep your place, and it moves again by itself.";
     if (state === "paused") return "The sale is paused for a moment. You keep your place.";
     if (soldOutLikely && state === "open") return "At the pace tickets are selling, they will likely be gone before your turn. You keep your place in case more are released.";
     if (state === "prequeue" && entry !== null) return "The sale starts " + when() + ". Everyone in line before then gets a random place in a draw at the start, so there is no need to hurry.";
@@ -272,6 +274,7 @@
     if (a !== null) ahead = ahead === null ? a : Math.min(ahead, a);
     eta = count(s.eta_seconds, 0);
     soldOutLikely = s.sold_out_likely === true;
+    holding = s.holding === true;
     var r = s.eta_range_seconds;
     etaLow = r && r.length === 2 ? count(r[0], 0) : null;
     etaHigh = r && r.length === 2 ? count(r[1], 0) : null;
