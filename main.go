@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -191,21 +193,58 @@ func openStore(rc gateway.RedisConfig, log *slog.Logger) (queue.Store, error) {
 		log.Warn("no redis configured: the queue lives in this process's memory and serves this one instance only")
 		return memory.New(memory.Options{}), nil
 	}
+	client, where, err := redisClient(rc)
+	if err != nil {
+		return nil, err
+	}
+	// The client's own lines (one per failed dial while Redis is down)
+	// go into the JSON log at debug level; the gateway logs the outage.
+	goredis.SetLogger(redisLog{log})
+	s, err := queueredis.New(client, queueredis.Options{Prefix: rc.KeyPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	log.Info("queue store: redis", "mode", cmp.Or(rc.Mode, "single"), "at", where, "key_prefix", rc.KeyPrefix)
+	return s, nil
+}
+
+// redisLog carries the Redis client's log lines into the gateway's log.
+type redisLog struct{ log *slog.Logger }
+
+// Printf logs one line of the Redis client.
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
+// redisClient connects as rc says: one server, a Redis Cluster (from the
+// URL's node and the other addresses), or the master that Sentinel names.
+// The URL carries the credentials, TLS and, but for a cluster, the
+// database in every mode. where says what it connects to, for the log.
+func redisClient(rc gateway.RedisConfig) (client goredis.UniversalClient, where string, err error) {
 	opts, err := goredis.ParseURL(rc.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, "", fmt.Errorf("redis url: %w", err)
 	}
 	if rc.PoolSize > 0 {
 		opts.PoolSize = rc.PoolSize
 	}
 	timeout := time.Duration(rc.Timeout)
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
-	s, err := queueredis.New(goredis.NewClient(opts), queueredis.Options{Prefix: rc.KeyPrefix})
-	if err != nil {
-		return nil, fmt.Errorf("redis store: %w", err)
+	switch rc.Mode {
+	case "cluster":
+		addrs := append([]string{opts.Addr}, rc.Addrs...)
+		return goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs: addrs, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
+			PoolSize: opts.PoolSize, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
+		}), strings.Join(addrs, ","), nil
+	case "sentinel":
+		return goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName: rc.MasterName, SentinelAddrs: rc.Addrs, SentinelPassword: rc.SentinelPassword,
+			Username: opts.Username, Password: opts.Password, DB: opts.DB, TLSConfig: opts.TLSConfig,
+			PoolSize: opts.PoolSize, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
+		}), rc.MasterName + " via " + strings.Join(rc.Addrs, ","), nil
 	}
-	log.Info("queue store: redis", "addr", opts.Addr, "db", opts.DB, "key_prefix", rc.KeyPrefix)
-	return s, nil
+	return goredis.NewClient(opts), fmt.Sprintf("%s db %d", opts.Addr, opts.DB), nil
 }
 
 // serve runs a gateway on the configured listeners until ctx ends. extra,

@@ -23,6 +23,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/config"
+	"github.com/usherhq/usher/gateway"
 	"github.com/usherhq/usher/internal/browsertest"
 )
 
@@ -534,5 +536,40 @@ func TestDemoOnRealStores(t *testing.T) {
 	}
 	if n, _ := client.Keys(t.Context(), prefix[1]+"*").Result(); len(n) != 0 {
 		t.Errorf("%d Redis keys left behind: %v", len(n), n)
+	}
+}
+
+// TestRedisClientModes: the configuration's redis.mode picks the client
+// kind, and the URL's credentials reach it.
+func TestRedisClientModes(t *testing.T) {
+	base := gateway.RedisConfig{URL: "redis://user:pw@127.0.0.1:7000/0", Timeout: config.Duration(time.Second)}
+	cluster := base
+	cluster.Mode, cluster.Addrs = "cluster", []string{"127.0.0.1:7001"}
+	c, where, err := redisClient(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cc, ok := c.(*goredis.ClusterClient)
+	if !ok || where != "127.0.0.1:7000,127.0.0.1:7001" || cc.Options().Password != "pw" || cc.Options().Username != "user" {
+		t.Errorf("cluster: %T at %q", c, where)
+	}
+	sentinel := base
+	sentinel.Mode, sentinel.Addrs, sentinel.MasterName = "sentinel", []string{"127.0.0.1:26379"}, "main"
+	s, where, err := redisClient(sentinel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.(*goredis.Client); !ok || where != "main via 127.0.0.1:26379" {
+		t.Errorf("sentinel: %T at %q", s, where)
+	}
+	single, where, err := redisClient(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	if where != "127.0.0.1:7000 db 0" {
+		t.Errorf("single: at %q", where)
 	}
 }

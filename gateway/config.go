@@ -179,6 +179,20 @@ type RedisConfig struct {
 	Timeout config.Duration `yaml:"timeout"`
 	// PoolSize is the most connections to Redis. Default 10 per CPU.
 	PoolSize int `yaml:"pool_size"`
+	// Mode is how Redis runs: "single" (one server, the default),
+	// "cluster" (Redis Cluster: URL names one node and carries the
+	// credentials, Addrs more nodes to start from; the database must be 0)
+	// or "sentinel" (Sentinel: Addrs are the sentinels, MasterName the
+	// master they watch, URL the master's credentials and database; a
+	// sentinel password comes from USHER_REDIS_SENTINEL_PASSWORD).
+	Mode string `yaml:"mode"`
+	// Addrs are host:port addresses: more cluster nodes, or the sentinels.
+	Addrs []string `yaml:"addrs"`
+	// MasterName is the master's name in Sentinel.
+	MasterName string `yaml:"master_name"`
+
+	// SentinelPassword is USHER_REDIS_SENTINEL_PASSWORD.
+	SentinelPassword string `yaml:"-"`
 }
 
 // TokensConfig is about tickets, passes and their keys.
@@ -570,6 +584,9 @@ func finish(cfg Config, doc *config.Doc, problems config.Problems, getenv func(s
 		cfg.Redis.URL = v
 		fromEnv["redis.url"] = "USHER_REDIS_URL"
 	}
+	if v := getenv("USHER_REDIS_SENTINEL_PASSWORD"); v != "" {
+		cfg.Redis.SentinelPassword = v
+	}
 	if v := getenv("USHER_KEY_FILES"); v != "" {
 		cfg.Tokens.KeyFiles = splitList(v)
 		fromEnv["tokens.key_files"] = "USHER_KEY_FILES"
@@ -787,6 +804,35 @@ func (r *RedisConfig) validate(ps *config.Problems) {
 	}
 	if r.PoolSize < 0 {
 		ps.Add("redis.pool_size", "must not be negative")
+	}
+	switch r.Mode {
+	case "", "single":
+		if len(r.Addrs) > 0 {
+			ps.Add("redis.addrs", "is for mode cluster or sentinel; a single server is redis.url")
+		}
+	case "cluster":
+		if r.URL == "" {
+			ps.Add("redis.url", "must name one cluster node (and its credentials) in mode cluster")
+		} else if u, err := url.Parse(r.URL); err == nil && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0" {
+			ps.Add("redis.url", "must use database 0 in mode cluster: Redis Cluster has no other")
+		}
+	case "sentinel":
+		if r.MasterName == "" {
+			ps.Add("redis.master_name", "is required in mode sentinel: the name the sentinels know the master by")
+		}
+		if len(r.Addrs) == 0 {
+			ps.Add("redis.addrs", "must list the sentinels (host:port) in mode sentinel")
+		}
+		if r.URL == "" {
+			ps.Add("redis.url", "must give the master's credentials and database in mode sentinel, such as redis://:password@/0")
+		}
+	default:
+		ps.Add("redis.mode", "must be single, cluster or sentinel, not %q", r.Mode)
+	}
+	for i, a := range r.Addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			ps.Add(fmt.Sprintf("redis.addrs[%d]", i), "must be host:port, not %q", a)
+		}
 	}
 }
 
