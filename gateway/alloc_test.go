@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/usherhq/usher/admission"
+	"github.com/usherhq/usher/config"
 	"github.com/usherhq/usher/queue/memory"
 )
 
@@ -26,6 +27,13 @@ func (cannedUpstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
 
 // admittedRequest sets up a gateway and a request from an admitted visitor.
 func admittedRequest(tb testing.TB) (*Gateway, *fasthttp.Request) {
+	tb.Helper()
+	g, req, _ := admittedRequestAt(tb)
+	return g, req
+}
+
+// admittedRequestAt is admittedRequest with the gateway's clock.
+func admittedRequestAt(tb testing.TB) (*Gateway, *fasthttp.Request, *clock) {
 	tb.Helper()
 	clk := newClock()
 	keys := newKeys(tb)
@@ -55,7 +63,7 @@ func admittedRequest(tb testing.TB) (*Gateway, *fasthttp.Request) {
 	req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
 	req.Header.SetCookie("session", "site-session-value")
 	req.Header.SetCookie("usher_pass_sale", pass)
-	return g, req
+	return g, req, clk
 }
 
 func serveOnce(g *Gateway, ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
@@ -131,16 +139,21 @@ func BenchmarkJoin(b *testing.B) {
 // BenchmarkStatus measures a status poll of a waiting visitor, answered
 // from the view: with rotate_tickets off, no store call; on, one Rotate in
 // the (in-memory) store and a ticket signed again, the visitor sending back
-// the ticket each answer gives it, as a browser does.
+// the ticket each answer gives it, as a browser does. The clock moves a
+// second between polls, no sooner than the visitor is told to ask again
+// (a sooner poll is refused), and tickets outlive the run.
 func BenchmarkStatus(b *testing.B) {
 	for _, rotate := range []bool{false, true} {
 		name := map[bool]string{false: "rotate=off", true: "rotate=on"}[rotate]
 		b.Run(name, func(b *testing.B) {
-			g, _ := admittedRequest(b)
-			setState(b, g, "sale", admission.StatePaused)
+			g, _, clk := admittedRequestAt(b)
+			g.cfg.Tokens.TicketTTL = config.Duration(10 * 365 * 24 * time.Hour)
 			rc := g.cfg.Rooms[0]
 			rc.Limits, rc.Shield.RotateTickets = LimitsConfig{}, rotate
+			rc.PollMin, rc.PollMax = config.Duration(500*time.Millisecond), config.Duration(time.Second)
 			g.setRooms([]RoomConfig{rc})
+			_ = g.ctrl.Tick(context.Background())
+			setState(b, g, "sale", admission.StatePaused)
 			join := fanRequest("/events/42", "text/html")
 			var ctx fasthttp.RequestCtx
 			ctx.Init(join, nil, nil)
@@ -154,6 +167,7 @@ func BenchmarkStatus(b *testing.B) {
 			_ = g.ctrl.Tick(context.Background())
 			b.ReportAllocs()
 			for b.Loop() {
+				clk.Add(time.Second)
 				serveOnce(g, &ctx, req)
 				if t := ctx.Response.Header.PeekCookie("usher_ticket_sale"); t != nil {
 					if err := c.ParseBytes(t); err == nil {
