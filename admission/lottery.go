@@ -111,8 +111,11 @@ type seedOf struct {
 // lottery, until this instance has drawn it: every join up to the draw is
 // in it.
 func (r *Room) enter(ctx context.Context, seq int64, id string) error {
+	if !r.Lottery() {
+		return nil
+	}
 	set, entrants := r.lotteryName()
-	if d := r.drawn.Load(); !r.Lottery() || (d != nil && d.set == set) {
+	if d := r.drawn.Load(); d != nil && d.set == set {
 		return nil
 	}
 	if !lottery.ValidID(id) {
