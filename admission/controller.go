@@ -97,8 +97,12 @@ func (r *Room) Admitted() int64 { return r.admitted.Load() }
 
 // limits are the store's limits of the live policy now.
 func (r *Room) limits() queue.Limits {
-	p := r.Policy()
+	live := r.live.Load()
+	p := live.Policy
 	lim := p.Limits(r.c.now())
+	// Offers only under the newest policy: one changed through another
+	// instance stops this one's offers until it has read it.
+	lim.PolicyVersion = live.version
 	if c := r.shoppersCap.Load(); c >= 0 && int64(lim.MaxActive) > c {
 		lim.MaxActive = int(c)
 	}

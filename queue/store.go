@@ -52,6 +52,13 @@ type Limits struct {
 	Session time.Duration
 	// ClaimWindow is how long an offer waits for its visitor before it lapses.
 	ClaimWindow time.Duration
+	// PolicyVersion, when positive, is the version of the saved policy
+	// these limits come from: while the store holds a newer one, it
+	// admits nobody through them, as if Admit were false. A caller that
+	// has not yet heard of a change made elsewhere (a pause, say) then
+	// makes no offer under the old policy; it learns of the new version
+	// from the snapshot. 0 checks nothing.
+	PolicyVersion int64
 }
 
 // Place is the result of joining a room.

@@ -65,11 +65,12 @@ func (s *Store) Join(ctx context.Context, id string, lim queue.Limits) (queue.Pl
 	seq := r.joined
 	// While anyone waits ahead, a join is one counter increment: it is the
 	// hottest write of an on-sale and must not touch the rest of the room.
-	if !lim.Admit || r.served != seq-1 {
+	if !r.admits(lim) || r.served != seq-1 {
 		return queue.Place{Seq: seq}, nil
 	}
 	now := s.now().UnixMilli()
 	l := normalize(lim)
+	l.admit = r.admits(lim)
 	r.settle(now, l)
 	if r.tokens < 1 || r.free(l) < 1 {
 		return queue.Place{Seq: seq}, nil
@@ -105,6 +106,7 @@ func (s *Store) Claim(ctx context.Context, id string, seq int64, lim queue.Limit
 	}
 
 	l := normalize(lim)
+	l.admit = r.admits(lim)
 	r.settle(now, l)
 	if !r.takeOffer(seq, now) {
 		// The offer lapsed: a late claim spends fresh budget, as if the
@@ -130,6 +132,7 @@ func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue
 
 	now := s.now().UnixMilli()
 	l := normalize(lim)
+	l.admit = r.admits(lim)
 	r.settle(now, l)
 	var n int64
 	if l.admit {
@@ -407,6 +410,12 @@ type limits struct {
 	maxActive int64
 	session   int64
 	window    int64
+}
+
+// admits says whether lim lets the room admit: it says so, and its policy
+// is not older than the one saved (see queue.Limits.PolicyVersion).
+func (r *room) admits(lim queue.Limits) bool {
+	return lim.Admit && (lim.PolicyVersion <= 0 || r.policy.Version <= lim.PolicyVersion)
 }
 
 func normalize(lim queue.Limits) limits {

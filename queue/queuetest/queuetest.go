@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 		{"racing marks of one key have one first", func(t *testing.T, newStore NewStore) { testMarksShared(t, newStore, peer) }},
 		{"tickets rotate, and a retired one is a copy", testRotate},
 		{"a release ends an admission and frees its capacity", testRelease},
+		{"limits older than the saved policy admit nobody", testStaleLimits},
 		{"the first binding of a key stands", func(t *testing.T, newStore NewStore) { testBind(t, newStore, peer) }},
 		{"racing uses of one ticket move it on once", func(t *testing.T, newStore NewStore) { testRotateShared(t, newStore, peer) }},
 	}

@@ -332,7 +332,10 @@ func (s *Store) clock() string {
 // in-memory store does.
 func (s *Store) args(lim queue.Limits) []any {
 	admit := "0"
-	if lim.Admit {
+	switch {
+	case lim.Admit && lim.PolicyVersion > 0:
+		admit = "v" + strconv.FormatInt(lim.PolicyVersion, 10)
+	case lim.Admit:
 		admit = "1"
 	}
 	rate, burst := lim.RatePerMinute, lim.Burst

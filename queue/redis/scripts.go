@@ -15,7 +15,8 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // ARGV[1] is now in milliseconds, or "" to read the server's TIME, so that
 // every instance of the gateway shares one clock. Join, Claim and Advance
-// then take the limits: ARGV[2] admit (1 or 0), ARGV[3] rate per minute,
+// then take the limits: ARGV[2] admit (1 or 0, or v<version>: admit unless
+// the saved policy is newer than that version), ARGV[3] rate per minute,
 // ARGV[4] burst, ARGV[5] max active, ARGV[6] session (ms), ARGV[7] claim
 // window (ms). Claim takes its seq in ARGV[8]. savePolicyScript needs no
 // clock and takes arguments of its own; throttleScript takes the clock and
@@ -29,8 +30,12 @@ local kq, kclaimed, kactive, koffers, kleft = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local kpolicy, kaudit = KEYS[6], KEYS[7]
 
 local function limits()
+  local admit = ARGV[2] == '1'
+  if string.sub(ARGV[2], 1, 1) == 'v' then
+    admit = (tonumber(redis.call('HGET', kpolicy, 'version')) or 0) <= tonumber(string.sub(ARGV[2], 2))
+  end
   return {
-    admit = ARGV[2] == '1',
+    admit = admit,
     rate = tonumber(ARGV[3]),
     burst = tonumber(ARGV[4]),
     max_active = tonumber(ARGV[5]),
