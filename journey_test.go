@@ -50,7 +50,7 @@ func TestFanJourney(t *testing.T) {
 	ready := make(chan demoAddrs, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-booking-admin-listen", "",
+		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-booking-admin-listen", "",
 			"-booking-listen", bookingAddr, "-crowd", "12"}, env(map[string]string{"USHER_ADMIN_TOKEN": "journey-token"}), io.Discard, io.Discard, ready)
 	}()
 	var d demoAddrs
@@ -127,6 +127,25 @@ func TestFanJourney(t *testing.T) {
 	if wait, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('wait').hidden ? '' : document.getElementById('wait').textContent`)); !strings.Contains(wait, "Estimated wait") {
 		t.Errorf("the wait: %q", wait)
 	}
+	// The same page on a laptop, for the README's pictures: a second fan,
+	// behind the first.
+	laptop := browsertest.New(t, 1280, 800)
+	if _, err := chromedp.Run(laptop.Context(), chromedp.Navigate(base+"/events/wandering-stars")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Through the page loads of a challenge solved on the way.
+		in, err := chromedp.Run(laptop.Context(), chromedp.Evaluate[bool](`!!document.getElementById('place') && /You are (number|next)/.test(document.getElementById('place').textContent)`))
+		if err == nil && in {
+			laptop.Screenshot("journey-1-queue-laptop")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the queue page on a laptop: not seen in 30 s (%v)", err)
+			break
+		}
+	}
+
 	// A reload keeps the place: the same one, or one further on.
 	placeNumber := `(() => { const m = /number ([\d,]+)|(next)/.exec(document.getElementById('place') ? document.getElementById('place').textContent : ''); return m ? (m[2] ? 1 : Number(m[1].replace(/,/g, ''))) : 0; })()`
 	before, err := chromedp.Run(bctx, chromedp.Evaluate[int](placeNumber))
@@ -169,6 +188,33 @@ func TestFanJourney(t *testing.T) {
 	})()`)
 	b.Screenshot("journey-4-tickets")
 	checkPage("tickets")
+
+	// The operators' dashboard of the same sale, at both sizes, for the
+	// README's pictures: logged in with the admin token.
+	for _, size := range []struct {
+		name          string
+		width, height int
+	}{{"phone", 390, 844}, {"laptop", 1280, 800}} {
+		ob := browsertest.New(t, size.width, size.height)
+		octx := ob.Context()
+		if err := chromedp.Do(octx, chromedp.Navigate("http://"+d.adminAddr+"/")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(octx, chromedp.Poll[bool](`!!document.getElementById('token') && !document.getElementById('login').hidden`,
+			chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("the dashboard's token login: %v", err)
+		}
+		if err := chromedp.Do(octx, chromedp.SendKeys(chromedp.CSS("#token"), "journey-token"), chromedp.Click(chromedp.CSS("#token-use"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(octx, chromedp.Poll[bool](`(() => {
+			const w = document.querySelector('[data-k="waiting"]');
+			return !!w && w.textContent.trim() !== '' && w.textContent.trim() !== '–';
+		})()`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("the dashboard did not fill: %v", err)
+		}
+		ob.Screenshot("journey-5-dashboard-" + size.name)
+	}
 
 	// The door scans the first ticket's QR code: valid once, then a repeat.
 	src, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('.tickets img.qr').src`))
