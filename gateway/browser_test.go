@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,11 +48,21 @@ func TestTwoTabsInBrowser(t *testing.T) {
 	if n := polls(); n < 16 {
 		t.Fatalf("only %v status polls answered", n)
 	}
+	var places []string
 	for i, tab := range []context.Context{ctx, tab2} {
 		in, err := chromedp.Run(tab, chromedp.Evaluate[bool](`document.body.innerText.includes("in line")`))
 		if err != nil || !in {
 			t.Errorf("tab %d is not in line any more (%v)", i+1, err)
 		}
+		place, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('place').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		places = append(places, place)
+	}
+	// One fan, one place: both tabs show it.
+	if places[0] != places[1] || !strings.Contains(places[0], "You are") {
+		t.Errorf("the two tabs show %q and %q", places[0], places[1])
 	}
 	if got := g.reasons("challenge", reasonCopied); got != 0 {
 		t.Errorf("two tabs of one browser were taken for copies %v times", got)
