@@ -179,6 +179,21 @@
     return "";
   }
 
+  // The wait counts down between answers: each answer's estimate less the
+  // time since it came. data-eta carries the seconds left, for tools.
+  var etaAt = Date.now();
+  function left(v) {
+    return v === null ? null : Math.max(0, Math.round(v - (Date.now() - etaAt) / 1000));
+  }
+  function showWait() {
+    var now = left(eta);
+    var w = stopped ? "" : rangeText(now, left(etaLow), left(etaHigh));
+    setText(waitValueEl, w);
+    waitEl.hidden = !w;
+    var d = now === null ? "" : String(now);
+    if (root.getAttribute("data-eta") !== d) root.setAttribute("data-eta", d);
+  }
+
   function render() {
     root.className = "card" + (state === "paused" ? " paused" : "") +
       (offline ? " offline" : "") + (stopped ? " stopped" : "");
@@ -192,9 +207,7 @@
     var a = aheadText(ahead);
     setText(aheadEl, a);
     aheadEl.hidden = !a;
-    var w = rangeText(eta, etaLow, etaHigh);
-    setText(waitValueEl, w);
-    waitEl.hidden = !w;
+    showWait();
     var pct = progress();
     if (barEl.value !== pct) {
       barEl.value = pct;
@@ -278,6 +291,7 @@
     var r = s.eta_range_seconds;
     etaLow = r && r.length === 2 ? count(r[0], 0) : null;
     etaHigh = r && r.length === 2 ? count(r[1], 0) : null;
+    etaAt = Date.now();
     render();
     // A little jitter keeps two tabs of one fan from polling in step.
     schedule(pollMs * (0.9 + 0.2 * Math.random()));
@@ -341,4 +355,5 @@
 
   render();
   schedule(pollMs);
+  setInterval(function () { if (!stopped) showWait(); }, 1000);
 })();
