@@ -36,10 +36,10 @@ const pageBasics = `[document.documentElement.lang ? '' : 'no lang', document.ti
 // TestFanJourney plays a fan's whole way on a phone (390×844) in headless
 // Chromium against usher demo with a crowd ahead: the queue page shows the
 // place, the number ahead and a wait that counts down, and announces the
-// place as it moves; a reload keeps the place; the fan gets through by itself, picks two seats, holds them, pays
-// with the test card and gets the tickets, whose QR code the check-in API
-// accepts once. Every page has a language, a title and a heading, and
-// every control a label.
+// place as it moves; a reload keeps the place; the fan gets through by
+// itself, picks two seats, holds them, pays with the test card and gets
+// the tickets, whose QR code the check-in API accepts once. Every page has
+// a language, a title and a heading, and every control a label.
 func TestFanJourney(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
