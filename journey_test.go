@@ -47,25 +47,8 @@ func TestFanJourney(t *testing.T) {
 	}
 	bookingAddr := ln.Addr().String()
 	ln.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan demoAddrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-booking-admin-listen", "",
-			"-booking-listen", bookingAddr, "-crowd", "12"}, env(map[string]string{"USHER_ADMIN_TOKEN": "journey-token"}), io.Discard, io.Discard, ready)
-	}()
-	var d demoAddrs
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	})
+	d := startDemo(t, env(map[string]string{"USHER_ADMIN_TOKEN": "journey-token"}), "-admin-listen", "127.0.0.1:0",
+		"-booking-listen", bookingAddr, "-crowd", "12")
 
 	b := browsertest.New(t, 390, 844)
 	bctx := b.Context()
@@ -278,25 +261,7 @@ func TestFanJourney(t *testing.T) {
 // queue page, which reloads itself (a meta refresh inside noscript), and
 // gets through to the event page by itself.
 func TestQueueWithoutJavaScript(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan demoAddrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-booking-admin-listen", "", "-crowd", "6"},
-			env(nil), io.Discard, io.Discard, ready)
-	}()
-	var d demoAddrs
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	})
+	d := startDemo(t, env(nil), "-crowd", "6")
 	b := browsertest.New(t, 390, 844)
 	bctx := b.Context()
 	// A phone's browser with scripts off: with headless Chromium's own
@@ -346,6 +311,32 @@ func TestQueueWithoutJavaScript(t *testing.T) {
 		t.Errorf("queue page seen %v, with its meta refresh %v: the crowd of six should have made the fan wait", sawQueue, sawRefresh)
 	}
 	b.Screenshot("noscript-through")
+}
+
+// startDemo runs usher demo with the flags given (listening on free
+// loopback ports, with no admin listeners unless the flags say otherwise)
+// until the test ends, and fails the test if it stops with an error.
+func startDemo(t *testing.T, getenv func(string) string, flags ...string) demoAddrs {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan demoAddrs, 1)
+	done := make(chan error, 1)
+	args := append([]string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-booking-admin-listen", ""}, flags...)
+	go func() { done <- runDemo(ctx, args, getenv, io.Discard, io.Discard, ready) }()
+	var d demoAddrs
+	select {
+	case d = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("demo stopped: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+	return d
 }
 
 // scanQR decodes the QR code of a data: URI of a PNG, as a door scanner

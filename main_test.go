@@ -285,24 +285,7 @@ func freeAddr(t *testing.T) string {
 // seat map, a hold, the provider's card form, and the order page with its
 // tickets' QR codes.
 func TestDemoInBrowser(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan demoAddrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runDemo(ctx, []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-booking-admin-listen", "", "-crowd", "0"}, env(nil), io.Discard, io.Discard, ready)
-	}()
-	var d demoAddrs
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	})
+	d := startDemo(t, env(nil), "-crowd", "0")
 
 	b := browsertest.New(t, 390, 844)
 	bctx := b.Context()

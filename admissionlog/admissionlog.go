@@ -12,6 +12,7 @@ package admissionlog
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -94,21 +95,11 @@ func Parse(line string) (Record, error) {
 func Sort(records []Record) []Record {
 	slices.SortFunc(records, func(a, b Record) int {
 		if a.From != b.From {
-			return cmp(a.From, b.From)
+			return cmp.Compare(a.From, b.From)
 		}
 		return strings.Compare(a.Line(), b.Line())
 	})
 	return slices.CompactFunc(records, func(a, b Record) bool { return a.Line() == b.Line() })
-}
-
-func cmp(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Genesis is the head of a room's empty log.

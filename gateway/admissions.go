@@ -28,13 +28,8 @@ type admissionsJSON struct {
 // serveAdmissions answers GET /_usher/admissions?room=R from this
 // instance's last reading of the log.
 func (g *Gateway) serveAdmissions(ctx *fasthttp.RequestCtx) {
-	rm, _, ok := g.roomOf(ctx)
+	rm, chain, ok := g.admissionLogOf(ctx)
 	if !ok {
-		return
-	}
-	chain := rm.adm.AdmissionLog()
-	if chain == nil {
-		admissionLogMissing(ctx)
 		return
 	}
 	genesis := admissionlog.Chain{Head: admissionlog.Genesis(rm.id)}
@@ -49,13 +44,8 @@ func (g *Gateway) serveAdmissions(ctx *fasthttp.RequestCtx) {
 // serveAdmissionLog answers GET /_usher/admissions/log?room=R: the records
 // of the chain that /_usher/admissions heads, one line each, in order.
 func (g *Gateway) serveAdmissionLog(ctx *fasthttp.RequestCtx) {
-	rm, _, ok := g.roomOf(ctx)
+	_, chain, ok := g.admissionLogOf(ctx)
 	if !ok {
-		return
-	}
-	chain := rm.adm.AdmissionLog()
-	if chain == nil {
-		admissionLogMissing(ctx)
 		return
 	}
 	var buf bytes.Buffer
@@ -64,10 +54,21 @@ func (g *Gateway) serveAdmissionLog(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(buf.Bytes())
 }
 
-// admissionLogMissing answers before this instance has read the log once.
-func admissionLogMissing(ctx *fasthttp.RequestCtx) {
-	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	ctx.Response.Header.Set("Retry-After", "10")
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"error":"the admission log has not been read yet"}` + "\n")
+// admissionLogOf finds the room a request names and the chain of its
+// admission log as this instance last built it; it answers itself, with ok
+// false, for an unknown room and before the first reading of the log.
+func (g *Gateway) admissionLogOf(ctx *fasthttp.RequestCtx) (*room, *admissionlog.Chain, bool) {
+	rm, _, ok := g.roomOf(ctx)
+	if !ok {
+		return nil, nil, false
+	}
+	chain := rm.adm.AdmissionLog()
+	if chain == nil {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set("Retry-After", "10")
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"error":"the admission log has not been read yet"}` + "\n")
+		return nil, nil, false
+	}
+	return rm, chain, true
 }

@@ -16,26 +16,16 @@ const autoRateBucket = "auto-rate"
 // watchAutoRate reconsiders the rate of every room with auto_rate, each at
 // its own pace, until ctx ends.
 func (g *Gateway) watchAutoRate(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	last := map[string]time.Time{}
-	for {
-		now := time.Now()
-		for _, rm := range g.routing.Load().rooms {
-			if !rm.autoRate.On() || now.Sub(last[rm.id]) < time.Duration(rm.autoRate.Every) {
-				continue
-			}
-			last[rm.id] = now
-			if _, err := g.adjustRate(ctx, rm); err != nil && ctx.Err() == nil {
-				g.logStoreErrors.Do(func() { g.log.Warn("auto_rate failed", "room", rm.id, "err", err) })
-			}
+	g.everyRoom(ctx, func(rm *room) time.Duration {
+		if !rm.autoRate.On() {
+			return 0
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		return time.Duration(rm.autoRate.Every)
+	}, func(rm *room) {
+		if _, err := g.adjustRate(ctx, rm); err != nil && ctx.Err() == nil {
+			g.logStoreErrors.Do(func() { g.log.Warn("auto_rate failed", "room", rm.id, "err", err) })
 		}
-	}
+	})
 }
 
 // rateDecision is one reconsideration of a room's rate.

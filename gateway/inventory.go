@@ -25,20 +25,33 @@ var inventoryClient = &http.Client{Timeout: 5 * time.Second}
 // watchInventory reads each room's inventory URL at its interval until ctx
 // ends.
 func (g *Gateway) watchInventory(ctx context.Context) {
+	g.everyRoom(ctx, func(rm *room) time.Duration {
+		if rm.inventory.URL == "" {
+			return 0
+		}
+		return time.Duration(rm.inventory.Every)
+	}, func(rm *room) {
+		if err := g.readInventory(ctx, rm); err != nil && ctx.Err() == nil {
+			g.logInventoryErrors.Do(func() { g.log.Warn("inventory read failed", "room", rm.id, "err", err) })
+		}
+	})
+}
+
+// everyRoom runs do for each room at the room's own interval (0: never),
+// checking every second, until ctx ends. The rooms are those of the
+// routing at each check, so a reload's new rooms join at once.
+func (g *Gateway) everyRoom(ctx context.Context, interval func(*room) time.Duration, do func(*room)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	last := map[string]time.Time{}
 	for {
 		now := time.Now()
 		for _, rm := range g.routing.Load().rooms {
-			inv := rm.inventory
-			if inv.URL == "" || now.Sub(last[rm.id]) < time.Duration(inv.Every) {
+			if every := interval(rm); every <= 0 || now.Sub(last[rm.id]) < every {
 				continue
 			}
 			last[rm.id] = now
-			if err := g.readInventory(ctx, rm); err != nil && ctx.Err() == nil {
-				g.logInventoryErrors.Do(func() { g.log.Warn("inventory read failed", "room", rm.id, "err", err) })
-			}
+			do(rm)
 		}
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,7 @@ package lottery
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,21 +65,11 @@ type Entrant struct {
 func Sort(entrants []Entrant) []Entrant {
 	slices.SortFunc(entrants, func(a, b Entrant) int {
 		if a.Seq != b.Seq {
-			return cmpInt(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
 	return slices.Compact(entrants)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Write writes the list as it is published: one "seq id" line per entrant,
@@ -130,7 +121,7 @@ func Read(r io.Reader) ([]Entrant, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	sorted := slices.IsSortedFunc(out, func(a, b Entrant) int { return cmpInt(a.Seq, b.Seq) })
+	sorted := slices.IsSortedFunc(out, func(a, b Entrant) int { return cmp.Compare(a.Seq, b.Seq) })
 	out = Sort(out)
 	if !sorted {
 		return out, fmt.Errorf("the list is not in arrival order")
@@ -211,7 +202,7 @@ func Draw(seed []byte, last int64, entrants []Entrant) Order {
 		if c := bytes.Compare(a.key[:], b.key[:]); c != 0 {
 			return c
 		}
-		return cmpInt(a.seq, b.seq)
+		return cmp.Compare(a.seq, b.seq)
 	})
 	for i, k := range keys {
 		o.places[k.seq] = int64(i + 1)

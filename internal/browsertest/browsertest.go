@@ -76,6 +76,12 @@ func (b *Browser) Screenshot(name string) []byte {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// A page between two loads has no size yet ("Cannot take screenshot
+	// with 0 width"): try again until it has one, within the bound.
+	for err != nil && ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	}
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
