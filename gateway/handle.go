@@ -502,10 +502,10 @@ func (g *Gateway) phase(rm *room) admission.State {
 
 // appendStatus appends the status JSON of the outside contract:
 // {"room","state","position","ahead","eta_seconds","admitted","poll_after_ms"},
-// with "eta_range_seconds", the range around eta_seconds, "sold_out_likely"
-// when the tickets left will likely be gone before the visitor's turn,
-// "holding" while the line cannot move because the store does not answer,
-// with "entry", the arrival number, for a visitor waiting in a lottery room
+// with "eta_range_seconds", the range around eta_seconds; "sold_out_likely"
+// when the tickets left will likely be gone before the visitor's turn;
+// "holding" while the line cannot move because the store does not answer;
+// and "entry", the arrival number, for a visitor waiting in a lottery room
 // (whose position is null until the draw).
 // position, ahead and eta_seconds are null when unknown: without a valid
 // ticket (queued false) or, for the wait, while the room is paused.
