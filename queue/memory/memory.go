@@ -632,15 +632,7 @@ type expiryHeap []expiry
 
 func (h *expiryHeap) push(e expiry) {
 	*h = append(*h, e)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if s[p].expiry <= s[i].expiry {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
+	h.fix(len(*h) - 1)
 }
 
 // remove drops seq's entry, keeping the heap order. Releases are rare, so
@@ -693,22 +685,10 @@ func (h *expiryHeap) pop() expiry {
 	top := s[0]
 	last := len(s) - 1
 	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		c := 2*i + 1
-		if c >= len(s) {
-			break
-		}
-		if c+1 < len(s) && s[c+1].expiry < s[c].expiry {
-			c++
-		}
-		if s[i].expiry <= s[c].expiry {
-			break
-		}
-		s[i], s[c] = s[c], s[i]
-		i = c
+	*h = s[:last]
+	if last > 0 {
+		h.fix(0)
 	}
-	*h = s
 	return top
 }
 
