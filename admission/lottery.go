@@ -43,8 +43,16 @@ type Drawn struct {
 	Commitment string
 	// At is when this instance drew.
 	At time.Time
-	// set is the lottery's name in the store (see lotteryName).
-	set string
+	// opensAt is the opening of the line the lottery belongs to (see
+	// lotteryName): a draw of an earlier opening is no draw of this one.
+	opensAt time.Time
+}
+
+// of says whether d is the draw of the lottery of a line that opens at
+// opensAt. It compares times rather than names, so that a status poll
+// builds no string.
+func (d *Drawn) of(opensAt time.Time) bool {
+	return d != nil && d.opensAt.Equal(opensAt)
 }
 
 // Lottery reports whether the room draws its pre-queue's order.
@@ -114,10 +122,10 @@ func (r *Room) enter(ctx context.Context, seq int64, id string) error {
 	if !r.Lottery() {
 		return nil
 	}
-	set, entrants := r.lotteryName()
-	if d := r.drawn.Load(); d != nil && d.set == set {
+	if r.drawn.Load().of(r.Policy().OpensAt) {
 		return nil
 	}
+	_, entrants := r.lotteryName()
 	if !lottery.ValidID(id) {
 		return fmt.Errorf("lottery entry of room %q: ticket id %q cannot be published", r.id, id)
 	}
@@ -137,7 +145,7 @@ func (r *Room) place(seq int64) (int64, bool) {
 		return seq, true
 	}
 	d := r.drawn.Load()
-	if set, _ := r.lotteryName(); d == nil || d.set != set {
+	if !d.of(r.Policy().OpensAt) {
 		return 0, false
 	}
 	return d.Place(seq), true
@@ -150,10 +158,10 @@ func (r *Room) place(seq int64) (int64, bool) {
 func (c *Controller) draw(ctx context.Context, r *Room) error {
 	p := r.Policy()
 	now := c.now()
-	set, entrantsSet := r.lotteryName()
-	if d := r.drawn.Load(); !r.Lottery() || (d != nil && d.set == set) || p.Phase(now) != StateOpen || now.Before(p.SaleStartsAt.Add(drawSettle)) {
+	if !r.Lottery() || r.drawn.Load().of(p.OpensAt) || p.Phase(now) != StateOpen || now.Before(p.SaleStartsAt.Add(drawSettle)) {
 		return nil
 	}
+	set, entrantsSet := r.lotteryName()
 	seed, err := r.seed(ctx)
 	if err != nil {
 		return err
@@ -196,7 +204,7 @@ func (c *Controller) draw(ctx context.Context, r *Room) error {
 		c.opts.Logger.Error("lottery entries differ from the first draw's; drawing from this instance's reading",
 			"room", r.id, "digest", digest, "first_digest", bound, "entrants", order.Entrants)
 	}
-	r.drawn.Store(&Drawn{Order: order, Seed: seed, Commitment: lottery.Commit(seed), At: now, set: set})
+	r.drawn.Store(&Drawn{Order: order, Seed: seed, Commitment: lottery.Commit(seed), At: now, opensAt: p.OpensAt})
 	c.opts.Logger.Info("lottery drawn", "room", r.id, "entrants", order.Entrants, "last", last, "commitment", lottery.Commit(seed), "digest", digest)
 	return nil
 }
