@@ -82,13 +82,7 @@ func (quietRedisLog) Printf(context.Context, string, ...any) {}
 // front, not in a tight loop that the status limit would refuse.
 func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(600 * time.Millisecond)
-	}
+	waitEvery(t, what, 600*time.Millisecond, 30*time.Second, cond)
 }
 
 // TestRedisFailure stops Redis in the middle of a sale and starts it again.

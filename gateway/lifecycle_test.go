@@ -89,12 +89,19 @@ func runGatewayWith(t *testing.T, cfgFn func(*Config), store queue.Store, keys *
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitEvery(t, what, 10*time.Millisecond, 20*time.Second, cond)
+}
+
+// waitEvery checks cond every interval until it holds, and fails the test
+// after limit.
+func waitEvery(t *testing.T, what string, interval, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
