@@ -12,6 +12,7 @@ import (
 
 	"github.com/usherhq/usher/admission"
 	"github.com/usherhq/usher/config"
+	"github.com/usherhq/usher/gateway/cache"
 	"github.com/usherhq/usher/gateway/shield"
 	"github.com/usherhq/usher/internal/adminauth"
 )
@@ -43,9 +44,168 @@ type Config struct {
 	// for rooms with require_login. Default none.
 	Login *LoginConfig `yaml:"login"`
 	Rooms []RoomConfig `yaml:"rooms"`
+	// Cache keeps the answers of paths outside every room in memory, for
+	// the crowd that reads the same pages at once. Default: no rules, so
+	// nothing is kept.
+	Cache CacheConfig `yaml:"cache"`
 
 	trusted        []netip.Prefix
 	inventoryToken string // USHER_INVENTORY_TOKEN
+}
+
+// CacheConfig is the edge cache: rules for paths outside every room.
+type CacheConfig struct {
+	// Rules say which paths are cached and how; the most specific path
+	// pattern decides, and a room's path is never cached.
+	Rules []CacheRuleConfig `yaml:"rules"`
+}
+
+// CacheRuleConfig is one cache rule. Only anonymous GETs and HEADs are
+// cached, and only answers that a shared cache may keep (RFC 9111): no
+// Set-Cookie, no private, no-store or no-cache, no Vary on a header the
+// rule does not list.
+type CacheRuleConfig struct {
+	// Name labels the rule in metrics and purges: 1 to 40 of a-z 0-9 _ -.
+	// Required.
+	Name string `yaml:"name"`
+	// Host limits the rule to one host name (any port). Default: any host.
+	Host string `yaml:"host"`
+	// Paths are patterns as a room's: "/static/*", "/" (exactly the
+	// landing page), "/*". At least one.
+	Paths []string `yaml:"paths"`
+	// TTL is how long an answer that gives no freshness of its own
+	// (Cache-Control max-age or s-maxage, Expires) stays fresh, if its
+	// status allows a cache to pick one (200, 301, 404, ...). Default 1s.
+	TTL config.Duration `yaml:"ttl"`
+	// StaleWhileRevalidate is how long after it expires an answer is still
+	// served while one request refreshes it, unless the answer gives its
+	// own stale-while-revalidate or forbids stale answers
+	// (must-revalidate, proxy-revalidate, s-maxage). Default 10s.
+	StaleWhileRevalidate config.Duration `yaml:"stale_while_revalidate"`
+	// StaleIfError is how long after it expires an answer is served in
+	// place of an origin that fails or times out (or answers 500, 502, 503
+	// or 504), with the same exceptions and stale-if-error. Default 5m.
+	StaleIfError config.Duration `yaml:"stale_if_error"`
+	// LockTimeout is the longest a request waits for another request's
+	// trip to the origin for the same page, before it goes there itself.
+	// Default 5s.
+	LockTimeout config.Duration `yaml:"lock_timeout"`
+	// MaxBytes bounds the memory the rule's answers take on each instance;
+	// the least recently used go first. Default 64MiB.
+	MaxBytes config.Bytes `yaml:"max_bytes"`
+	// MaxEntryBytes is the largest body kept; larger ones pass through.
+	// Default 1MiB, and at most max_bytes.
+	MaxEntryBytes config.Bytes `yaml:"max_entry_bytes"`
+	// IgnoreCookies are cookies that do not make a request personal, such
+	// as analytics cookies: a request with any other cookie goes straight
+	// to the origin. "*" ignores every cookie. usher's own cookies (usher_*:
+	// a fan's ticket and pass) are always ignored. Default none.
+	IgnoreCookies []string `yaml:"ignore_cookies"`
+	// IgnoreAuthorization lets requests with an Authorization header use
+	// the rule; their answers are kept only when they say public, s-maxage
+	// or must-revalidate. Default false: such requests go straight to the
+	// origin.
+	IgnoreAuthorization bool `yaml:"ignore_authorization"`
+	// Vary are the request headers an answer may vary on (its Vary header)
+	// and still be kept, one copy per value, such as Accept-Encoding.
+	// Default none.
+	Vary []string `yaml:"vary"`
+
+	patterns []pattern
+}
+
+// DefaultCacheRule returns a cache rule's defaults.
+func DefaultCacheRule() CacheRuleConfig {
+	return CacheRuleConfig{
+		TTL:                  config.Duration(time.Second),
+		StaleWhileRevalidate: config.Duration(10 * time.Second),
+		StaleIfError:         config.Duration(5 * time.Minute),
+		LockTimeout:          config.Duration(5 * time.Second),
+		MaxBytes:             64 << 20,
+		MaxEntryBytes:        1 << 20,
+	}
+}
+
+// SetDefaults gives a cache rule from the file its defaults.
+func (r *CacheRuleConfig) SetDefaults() { *r = DefaultCacheRule() }
+
+// rule is the cache's form of the rule.
+func (r *CacheRuleConfig) rule() cache.Rule {
+	return cache.Rule{
+		Name: r.Name, TTL: time.Duration(r.TTL),
+		StaleWhileRevalidate: time.Duration(r.StaleWhileRevalidate), StaleIfError: time.Duration(r.StaleIfError),
+		LockTimeout: time.Duration(r.LockTimeout), MaxBytes: int64(r.MaxBytes), MaxEntryBytes: int64(min(r.MaxEntryBytes, r.MaxBytes)),
+		IgnoreCookies: r.IgnoreCookies, IgnoreCookiePrefix: "usher_", IgnoreAuthorization: r.IgnoreAuthorization, Vary: r.Vary,
+	}
+}
+
+// headerName is what a header name may be (RFC 9110 token).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// cookieName is what a cookie name may be, or "*".
+var cookieName = regexp.MustCompile("^([!#$%&'*+.^_`|~0-9A-Za-z-]+|\\*)$")
+
+func (c *CacheConfig) validate(ps *config.Problems) {
+	names := map[string]bool{}
+	routes := map[string]string{}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		key := fmt.Sprintf("cache.rules[%d]", i)
+		if !roomID.MatchString(r.Name) {
+			ps.Add(key+".name", "must be 1 to 40 of a-z, 0-9, _ and -, not %q", r.Name)
+		} else if names[r.Name] {
+			ps.Add(key+".name", "%q names two rules", r.Name)
+		}
+		names[r.Name] = true
+		if r.Host != "" && (strings.ContainsAny(r.Host, ":/ ") || r.Host != strings.ToLower(r.Host)) {
+			ps.Add(key+".host", "must be a lower-case host name without scheme or port, not %q", r.Host)
+		}
+		if len(r.Paths) == 0 {
+			ps.Add(key+".paths", "needs at least one path pattern, such as /static/*")
+		}
+		r.patterns = nil
+		for j, s := range r.Paths {
+			pk := fmt.Sprintf("%s.paths[%d]", key, j)
+			p, err := parsePattern(s)
+			if err != nil {
+				ps.Add(pk, "%v", err)
+				continue
+			}
+			if other, dup := routes[r.Host+" "+p.String()]; dup {
+				ps.Add(pk, "%s is already a path of %s", s, other)
+			}
+			routes[r.Host+" "+p.String()] = key
+			r.patterns = append(r.patterns, p)
+		}
+		if r.TTL <= 0 {
+			ps.Add(key+".ttl", "must be more than 0s")
+		}
+		if r.StaleWhileRevalidate < 0 {
+			ps.Add(key+".stale_while_revalidate", "must not be negative")
+		}
+		if r.StaleIfError < 0 {
+			ps.Add(key+".stale_if_error", "must not be negative")
+		}
+		if r.LockTimeout <= 0 || time.Duration(r.LockTimeout) > time.Minute {
+			ps.Add(key+".lock_timeout", "must be more than 0s and at most 1m")
+		}
+		if r.MaxBytes < 4<<10 {
+			ps.Add(key+".max_bytes", "must be at least 4KiB")
+		}
+		if r.MaxEntryBytes <= 0 {
+			ps.Add(key+".max_entry_bytes", "must be more than 0")
+		}
+		for j, name := range r.IgnoreCookies {
+			if !cookieName.MatchString(name) {
+				ps.Add(fmt.Sprintf("%s.ignore_cookies[%d]", key, j), "must be a cookie name or *, not %q", name)
+			}
+		}
+		for j, name := range r.Vary {
+			if !headerName.MatchString(name) || name == "*" {
+				ps.Add(fmt.Sprintf("%s.vary[%d]", key, j), "must be a header name such as Accept-Encoding, not %q", name)
+			}
+		}
+	}
 }
 
 // LoginConfig is the OpenID Connect provider fans log in with before they
@@ -684,6 +844,7 @@ func (c *Config) validate() config.Problems {
 		c.Login.validate(&ps)
 	}
 	c.validateRooms(&ps)
+	c.Cache.validate(&ps)
 	return ps
 }
 

@@ -52,6 +52,8 @@ type Gateway struct {
 	tokens  *admission.Tokens
 	ctrl    *admission.Controller
 	routing atomic.Pointer[routing]
+	caching atomic.Pointer[caching]
+	purges  purges
 	proxy   *proxy
 	now     func() time.Time
 	metrics *metrics
@@ -138,6 +140,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	}
 	p.observe = g.metrics.observeUpstream
 	g.proxy = p
+	g.setCaches(cfg.Cache.Rules)
 	g.registerMetrics(g.metrics, !opts.NoProcessMetrics)
 	if g.admin, err = g.newAdmin(); err != nil {
 		return nil, err
@@ -185,6 +188,7 @@ func (g *Gateway) setRooms(rooms []RoomConfig) {
 // restart; the ones that differ are returned so the caller can say so.
 func (g *Gateway) Reload(cfg *Config) (needRestart []string) {
 	g.setRooms(cfg.Rooms)
+	g.setCaches(cfg.Cache.Rules)
 	old := *g.cfg
 	if old.Listen != cfg.Listen {
 		needRestart = append(needRestart, "listen")
@@ -205,7 +209,7 @@ func (g *Gateway) Reload(cfg *Config) (needRestart []string) {
 			needRestart = append(needRestart, c.key)
 		}
 	}
-	g.log.Info("configuration reloaded", "rooms", len(cfg.Rooms), "need_restart", needRestart)
+	g.log.Info("configuration reloaded", "rooms", len(cfg.Rooms), "cache_rules", len(cfg.Cache.Rules), "need_restart", needRestart)
 	return needRestart
 }
 
@@ -223,7 +227,7 @@ func (g *Gateway) newAdmin() (*admin.Server, error) {
 	}
 	return admin.New(admin.Config{
 		Tokens: tokens, OIDC: a.OIDC.OIDC(a.clientSecret), SessionKey: key, SessionTTL: time.Duration(a.SessionTTL), PlainHTTP: g.cfg.PlainHTTP,
-	}, admin.Deps{Rooms: g.ctrl, Revoker: revoker{g}, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
+	}, admin.Deps{Rooms: g.ctrl, Revoker: revoker{g}, Cache: purger{g}, Metrics: g.metrics.handler(), Logger: g.log, Stop: g.streams, Now: g.now})
 }
 
 // Controller is the gateway's admission controller.
@@ -272,6 +276,7 @@ func (g *Gateway) Run(ctx context.Context, ln, adminLn net.Listener) error {
 	grp.Go(func() error { g.watchStore(gctx); return nil })
 	grp.Go(func() error { g.sweepLimits(gctx); return nil })
 	grp.Go(func() error { g.refreshRevocations(gctx); return nil })
+	grp.Go(func() error { g.watchPurges(gctx); return nil })
 	grp.Go(func() error { g.watchInventory(gctx); return nil })
 	grp.Go(func() error { g.watchAutoRate(gctx); return nil })
 	grp.Go(func() error {

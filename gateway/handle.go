@@ -42,7 +42,9 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) (route int, rm *room) {
 		g.serveRoom(ctx, rm)
 		return routeRoom, rm
 	}
-	g.proxy.forward(ctx, nil)
+	if !g.serveCached(ctx, path) {
+		g.proxy.forward(ctx, nil)
+	}
 	// Outside every room there is no session to act on, but the command
 	// is usher's, not the visitor's.
 	ctx.Response.Header.Del(commandHeader)

@@ -166,7 +166,7 @@ func (g *Gateway) registerMetrics(m *metrics, withProcess bool) {
 	if withProcess {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	m.reg.MustRegister(&roomCollector{g: g}, &gatewayCollector{g: g})
+	m.reg.MustRegister(&roomCollector{g: g}, &gatewayCollector{g: g}, &cacheCollector{g: g})
 }
 
 // handler serves the exposition.

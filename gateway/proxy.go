@@ -152,8 +152,27 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // returns the origin's status code (0 when it did not answer) and how long
 // it took.
 func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) (int, time.Duration) {
+	if upgrade := p.prepare(ctx, pass); upgrade != nil {
+		start := time.Now()
+		code := p.tunnel(ctx)
+		return code, time.Since(start)
+	}
+	start := time.Now()
+	err := p.Fetch(&ctx.Request, &ctx.Response)
+	d := time.Since(start)
+	if err != nil {
+		p.Fail(ctx, err)
+		return 0, d
+	}
+	return ctx.Response.StatusCode(), d
+}
+
+// prepare makes a visitor's request ready for the origin: hop-by-hop and
+// X-Usher-* headers out, X-Forwarded-* and the pass in. For a request to
+// upgrade the connection (a WebSocket), it returns the protocol asked for,
+// with the Upgrade header restored.
+func (p *proxy) prepare(ctx *fasthttp.RequestCtx, pass []byte) (upgrade []byte) {
 	req := &ctx.Request
-	var upgrade []byte
 	if req.Header.ConnectionUpgrade() {
 		upgrade = append(upgrade, req.Header.Peek("Upgrade")...)
 	}
@@ -179,11 +198,14 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) (int, time.Durati
 		// The one hop-by-hop exchange that must reach the origin.
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.SetBytesV("Upgrade", upgrade)
-		start := time.Now()
-		code := p.tunnel(ctx)
-		return code, time.Since(start)
 	}
-	resp := &ctx.Response
+	return upgrade
+}
+
+// Fetch sends a prepared request to the origin and leaves its answer, less
+// its hop-by-hop headers, in resp. The answer's body may be a stream. It
+// returns an error when the origin did not answer.
+func (p *proxy) Fetch(req *fasthttp.Request, resp *fasthttp.Response) error {
 	start := time.Now()
 	err := p.client.Do(req, resp)
 	d := time.Since(start)
@@ -195,17 +217,16 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, pass []byte) (int, time.Durati
 		p.observe(code, d)
 	}
 	if err != nil {
-		p.fail(ctx, err)
-		return 0, d
+		return err
 	}
 	stripHopByHopResponse(&resp.Header)
-	return code, d
+	return nil
 }
 
-// fail answers a request the origin did not: 503 when every connection is
+// Fail answers a request the origin did not: 503 when every connection is
 // busy (the origin is healthy, just full), 504 when it was too slow, 502
 // otherwise.
-func (p *proxy) fail(ctx *fasthttp.RequestCtx, err error) {
+func (p *proxy) Fail(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	var e page.Error
 	switch {

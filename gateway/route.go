@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/usherhq/usher/gateway/cache"
 )
 
 // A pattern is a room's path pattern: "/events/*" covers /events, /events/
@@ -51,11 +53,12 @@ func (p pattern) match(path []byte) bool {
 }
 
 // route ties one host and pattern to a room, or to no room for a room's
-// exceptions.
+// exceptions; or, in the edge cache's router, to a cache rule.
 type route struct {
 	host    string // lower case without port; "" matches any host
 	pattern pattern
 	room    *room // nil: not protected
+	cache   *cache.Cache
 }
 
 // router finds the room that protects a request. Routes are kept in order of
@@ -83,14 +86,22 @@ func newRouter(routes []route) *router {
 // match returns the room protecting path on host, or nil. host is the Host
 // header as sent; path must be canonical (see canonicalPath).
 func (r *router) match(host, path []byte) *room {
-	host = hostWithoutPort(host)
+	if rt := r.find(hostWithoutPort(host), path); rt != nil {
+		return rt.room
+	}
+	return nil
+}
+
+// find returns the most specific route for path on host (without its
+// port), or nil.
+func (r *router) find(host, path []byte) *route {
 	for i := range r.routes {
 		rt := &r.routes[i]
 		if rt.host != "" && !bytes.EqualFold(host, []byte(rt.host)) {
 			continue
 		}
 		if rt.pattern.match(path) {
-			return rt.room
+			return rt
 		}
 	}
 	return nil

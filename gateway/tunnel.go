@@ -42,14 +42,14 @@ func (u *upgradeTarget) dial() (net.Conn, error) {
 func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) int {
 	up, err := p.upgrade.dial()
 	if err != nil {
-		p.fail(ctx, err)
+		p.Fail(ctx, err)
 		return 0
 	}
 	_ = up.SetDeadline(time.Now().Add(p.upgrade.handshake))
 	bw := bufio.NewWriter(up)
 	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
 		up.Close()
-		p.fail(ctx, errors.Join(err, errors.New("write upgrade request")))
+		p.Fail(ctx, errors.Join(err, errors.New("write upgrade request")))
 		return 0
 	}
 	br := bufio.NewReaderSize(up, p.upgrade.maxHeader)
@@ -57,7 +57,7 @@ func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) int {
 	resp.Reset()
 	if err := resp.Header.Read(br); err != nil {
 		up.Close()
-		p.fail(ctx, err)
+		p.Fail(ctx, err)
 		return 0
 	}
 	if code := resp.StatusCode(); code != fasthttp.StatusSwitchingProtocols {
@@ -65,7 +65,7 @@ func (p *proxy) tunnel(ctx *fasthttp.RequestCtx) int {
 		err := resp.ReadBody(br, 0)
 		up.Close()
 		if err != nil {
-			p.fail(ctx, err)
+			p.Fail(ctx, err)
 			return 0
 		}
 		stripHopByHopResponse(&resp.Header)

@@ -55,6 +55,8 @@ type Deps struct {
 	Rooms Rooms
 	// Revoker keeps revocations. Nil answers the revocation routes with 503.
 	Revoker Revoker
+	// Cache is the edge cache. Nil serves no rules and purges nothing.
+	Cache   Cache
 	Metrics http.Handler // GET /metrics, served without authentication
 	Logger  *slog.Logger
 	// Stop ends the event streams when the gateway stops, so shutdown does
@@ -96,6 +98,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Revoker == nil {
 		deps.Revoker = noRevoker{}
 	}
+	if deps.Cache == nil {
+		deps.Cache = noCache{}
+	}
 	if deps.StreamInterval <= 0 {
 		deps.StreamInterval = time.Second
 	}
@@ -135,6 +140,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		{"GET", "/api/rooms/{id}/revocations", RoleViewer, s.listRevocations},
 		{"POST", "/api/rooms/{id}/revocations", RoleOperator, s.revoke},
 		{"DELETE", "/api/rooms/{id}/revocations/{kind}/{key}", RoleOperator, s.unrevoke},
+		{"GET", "/api/cache", RoleViewer, s.listCache},
+		{"POST", "/api/cache/purge", RoleOperator, s.purgeCache},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.guard(rt))
