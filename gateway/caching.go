@@ -98,21 +98,14 @@ type purges struct {
 // watchPurges applies the purges made through other instances, read from
 // the store every revocationRefresh.
 func (g *Gateway) watchPurges(ctx context.Context) {
-	t := time.NewTicker(revocationRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, revocationRefresh, func() {
 		if len(g.caching.Load().caches) == 0 {
-			continue
+			return
 		}
 		if err := g.loadPurges(ctx); err != nil && ctx.Err() == nil {
 			g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 		}
-	}
+	})
 }
 
 // loadPurges applies the recorded purges this instance has not applied.

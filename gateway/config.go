@@ -151,32 +151,8 @@ func (c *CacheConfig) validate(ps *config.Problems) {
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		key := fmt.Sprintf("cache.rules[%d]", i)
-		if !roomID.MatchString(r.Name) {
-			ps.Add(key+".name", "must be 1 to 40 of a-z, 0-9, _ and -, not %q", r.Name)
-		} else if names[r.Name] {
-			ps.Add(key+".name", "%q names two rules", r.Name)
-		}
-		names[r.Name] = true
-		if r.Host != "" && (strings.ContainsAny(r.Host, ":/ ") || r.Host != strings.ToLower(r.Host)) {
-			ps.Add(key+".host", "must be a lower-case host name without scheme or port, not %q", r.Host)
-		}
-		if len(r.Paths) == 0 {
-			ps.Add(key+".paths", "needs at least one path pattern, such as /static/*")
-		}
-		r.patterns = nil
-		for j, s := range r.Paths {
-			pk := fmt.Sprintf("%s.paths[%d]", key, j)
-			p, err := parsePattern(s)
-			if err != nil {
-				ps.Add(pk, "%v", err)
-				continue
-			}
-			if other, dup := routes[r.Host+" "+p.String()]; dup {
-				ps.Add(pk, "%s is already a path of %s", s, other)
-			}
-			routes[r.Host+" "+p.String()] = key
-			r.patterns = append(r.patterns, p)
-		}
+		r.patterns = routeOwner{key: key, nameKey: "name", name: r.Name, kind: "rules", host: r.Host, paths: r.Paths,
+			example: "/static/*", taken: "is already a path of"}.check(ps, names, routes)
 		if r.TTL <= 0 {
 			ps.Add(key+".ttl", "must be more than 0s")
 		}
@@ -1012,38 +988,58 @@ func (t *TokensConfig) validate(ps *config.Problems) {
 	}
 }
 
+// routeOwner is what rooms and cache rules have alike: a name, a host and
+// path patterns.
+type routeOwner struct {
+	key, nameKey, name string // "rooms[0]", "id", "onsale"
+	kind               string // "rooms" or "rules", to say a name is taken
+	host               string
+	paths              []string
+	example            string // a pattern to suggest
+	taken              string // how to say a pattern is another's
+}
+
+// check validates an owner's name, host and paths, and returns its
+// patterns. names are the names seen so far and routes the host and
+// pattern pairs, each with its owner's key.
+func (o routeOwner) check(ps *config.Problems, names map[string]bool, routes map[string]string) []pattern {
+	if !roomID.MatchString(o.name) {
+		ps.Add(o.key+"."+o.nameKey, "must be 1 to 40 of a-z, 0-9, _ and -, not %q", o.name)
+	} else if names[o.name] {
+		ps.Add(o.key+"."+o.nameKey, "%q names two %s", o.name, o.kind)
+	}
+	names[o.name] = true
+	if o.host != "" && (strings.ContainsAny(o.host, ":/ ") || o.host != strings.ToLower(o.host)) {
+		ps.Add(o.key+".host", "must be a lower-case host name without scheme or port, not %q", o.host)
+	}
+	if len(o.paths) == 0 {
+		ps.Add(o.key+".paths", "needs at least one path pattern, such as %s", o.example)
+	}
+	var patterns []pattern
+	for j, s := range o.paths {
+		pk := fmt.Sprintf("%s.paths[%d]", o.key, j)
+		p, err := parsePattern(s)
+		if err != nil {
+			ps.Add(pk, "%v", err)
+			continue
+		}
+		if other, dup := routes[o.host+" "+p.String()]; dup {
+			ps.Add(pk, "%s %s %s", s, o.taken, other)
+		}
+		routes[o.host+" "+p.String()] = o.key
+		patterns = append(patterns, p)
+	}
+	return patterns
+}
+
 func (c *Config) validateRooms(ps *config.Problems) {
 	ids := map[string]bool{}
 	routes := map[string]string{} // host+pattern -> room key
 	for i := range c.Rooms {
 		r := &c.Rooms[i]
 		key := fmt.Sprintf("rooms[%d]", i)
-		if !roomID.MatchString(r.ID) {
-			ps.Add(key+".id", "must be 1 to 40 of a-z, 0-9, _ and -, not %q", r.ID)
-		} else if ids[r.ID] {
-			ps.Add(key+".id", "%q names two rooms", r.ID)
-		}
-		ids[r.ID] = true
-		if r.Host != "" && (strings.ContainsAny(r.Host, ":/ ") || r.Host != strings.ToLower(r.Host)) {
-			ps.Add(key+".host", "must be a lower-case host name without scheme or port, not %q", r.Host)
-		}
-		if len(r.Paths) == 0 {
-			ps.Add(key+".paths", "needs at least one path pattern, such as /events/*")
-		}
-		r.patterns = nil
-		for j, s := range r.Paths {
-			pk := fmt.Sprintf("%s.paths[%d]", key, j)
-			p, err := parsePattern(s)
-			if err != nil {
-				ps.Add(pk, "%v", err)
-				continue
-			}
-			if other, dup := routes[r.Host+" "+p.String()]; dup {
-				ps.Add(pk, "%s is already protected by %s", s, other)
-			}
-			routes[r.Host+" "+p.String()] = key
-			r.patterns = append(r.patterns, p)
-		}
+		r.patterns = routeOwner{key: key, nameKey: "id", name: r.ID, kind: "rooms", host: r.Host, paths: r.Paths,
+			example: "/events/*", taken: "is already protected by"}.check(ps, ids, routes)
 		r.except = nil
 		for j, s := range r.Except {
 			pk := fmt.Sprintf("%s.except[%d]", key, j)

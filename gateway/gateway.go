@@ -331,7 +331,17 @@ func (g *Gateway) AdminHandler() http.Handler { return g.metrics.instrumentAdmin
 // sweepLimits forgets idle client buckets every few seconds, so a flood of
 // addresses that has passed gives its memory back.
 func (g *Gateway) sweepLimits(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	every(ctx, 5*time.Second, func() {
+		now := g.now()
+		for _, rm := range g.routing.Load().rooms {
+			rm.sweep(now)
+		}
+	})
+}
+
+// every calls do every d until ctx ends.
+func every(ctx context.Context, d time.Duration, do func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -339,10 +349,7 @@ func (g *Gateway) sweepLimits(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := g.now()
-		for _, rm := range g.routing.Load().rooms {
-			rm.sweep(now)
-		}
+		do()
 	}
 }
 

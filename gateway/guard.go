@@ -48,20 +48,15 @@ func (r *revocations) has(c admission.Claims) bool {
 // refreshRevocations reads every room's revocations every
 // revocationRefresh until ctx ends. A failed read keeps what the room had.
 func (g *Gateway) refreshRevocations(ctx context.Context) {
-	t := time.NewTicker(revocationRefresh)
-	defer t.Stop()
-	for {
+	load := func() {
 		for _, rm := range g.routing.Load().rooms {
 			if err := g.loadRevocations(ctx, rm); err != nil && ctx.Err() == nil {
 				g.logStoreErrors.Do(func() { g.log.Error("queue store call failed", "err", err) })
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	load()
+	every(ctx, revocationRefresh, load)
 }
 
 // loadRevocations reads one room's revocations from the store.

@@ -141,12 +141,14 @@ type variants struct {
 
 // flight is one trip to the origin for a page that others may wait on.
 type flight struct {
-	done   chan struct{}
-	e      *entry // the answer, when it was kept
-	err    error  // the origin did not answer
-	failed bool   // the origin answered with a server error
-	stale  *entry // what was there before, for stale-if-error
-	gen    uint64
+	key, primary string
+	host, path   string
+	done         chan struct{}
+	e            *entry // the answer, when it was kept
+	err          error  // the origin did not answer
+	failed       bool   // the origin answered with a server error
+	stale        *entry // what was there before, for stale-if-error
+	gen          uint64
 	// waiting counts the requests waiting for it.
 	waiting atomic.Int32
 }
@@ -251,10 +253,10 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, host, path []byte) Result {
 		if age < e.fresh+e.swr {
 			c.touch(e)
 			if c.flights[string(k)] == nil {
-				f := c.fly(string(k), e)
+				f := c.fly(string(k), e.primary, e.host, e.path, e)
 				req := fasthttp.AcquireRequest()
 				ctx.Request.CopyTo(req)
-				go c.refresh(req, string(k), e.primary, e.host, e.path, f)
+				go c.refresh(req, f)
 			}
 			c.mu.Unlock()
 			c.answer(ctx, e, now)
@@ -266,9 +268,9 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, host, path []byte) Result {
 		return c.wait(ctx, f, now)
 	}
 	key := string(k)
-	f := c.fly(key, e)
+	f := c.fly(key, key[:primaryLen], strings.ToLower(string(host)), string(path), e)
 	c.mu.Unlock()
-	return c.fill(ctx, key, key[:primaryLen], strings.ToLower(string(host)), string(path), f)
+	return c.fill(ctx, f)
 }
 
 // eligible reports whether a request may be answered from the cache: an
@@ -323,9 +325,10 @@ func appendVary(k []byte, names []string, h *fasthttp.RequestHeader) []byte {
 	return k
 }
 
-// fly starts a trip to the origin for key. c.mu is held.
-func (c *Cache) fly(key string, stale *entry) *flight {
-	f := &flight{done: make(chan struct{}), stale: stale, gen: c.purges}
+// fly starts a trip to the origin for key, the page of primary (its URL)
+// on host and path. stale is the expired page there, if any. c.mu is held.
+func (c *Cache) fly(key, primary, host, path string, stale *entry) *flight {
+	f := &flight{key: key, primary: primary, host: host, path: path, done: make(chan struct{}), stale: stale, gen: c.purges}
 	c.flights[key] = f
 	return f
 }
@@ -376,18 +379,10 @@ func sameVariant(h *fasthttp.RequestHeader, e *entry) bool {
 
 // fill is a request's own trip to the origin for a page, on behalf of all
 // who wait for it.
-func (c *Cache) fill(ctx *fasthttp.RequestCtx, key, primary, host, path string, f *flight) Result {
+func (c *Cache) fill(ctx *fasthttp.RequestCtx, f *flight) Result {
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
-	noStore := requestNoStore(&req.Header)
-	authorized := len(req.Header.Peek("Authorization")) > 0
-	prepare(req, f.stale)
-	resp := fasthttp.AcquireResponse()
-	requested := c.now()
-	err := c.origin.Fetch(req, resp)
-	received := c.now()
-	e, head, err := c.settle(f, key, primary, host, path, &req.Header, resp, err, noStore, authorized, requested, received)
-	fasthttp.ReleaseRequest(req)
+	resp, e, head, received, err := c.trip(req, f)
 	switch {
 	case e != nil:
 		fasthttp.ReleaseResponse(resp)
@@ -408,17 +403,25 @@ func (c *Cache) fill(ctx *fasthttp.RequestCtx, key, primary, host, path string, 
 
 // refresh fetches an expired page in the background while it is served
 // stale.
-func (c *Cache) refresh(req *fasthttp.Request, key, primary, host, path string, f *flight) {
+func (c *Cache) refresh(req *fasthttp.Request, f *flight) {
+	resp, _, _, _, _ := c.trip(req, f)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// trip sends the cache's own request for a flight, made from a visitor's
+// req, to the origin and settles the flight with the answer (see settle).
+// It releases req; the caller releases resp.
+func (c *Cache) trip(req *fasthttp.Request, f *flight) (resp *fasthttp.Response, e *entry, head []byte, received time.Time, err error) {
 	noStore := requestNoStore(&req.Header)
 	authorized := len(req.Header.Peek("Authorization")) > 0
 	prepare(req, f.stale)
-	resp := fasthttp.AcquireResponse()
+	resp = fasthttp.AcquireResponse()
 	requested := c.now()
-	err := c.origin.Fetch(req, resp)
-	received := c.now()
-	_, _, _ = c.settle(f, key, primary, host, path, &req.Header, resp, err, noStore, authorized, requested, received)
+	err = c.origin.Fetch(req, resp)
+	received = c.now()
+	e, head, err = c.settle(f, &req.Header, resp, err, noStore, authorized, requested, received)
 	fasthttp.ReleaseRequest(req)
-	fasthttp.ReleaseResponse(resp)
+	return resp, e, head, received, err
 }
 
 // prepare turns a visitor's request into the cache's own: a GET for the
@@ -445,7 +448,7 @@ func prepare(req *fasthttp.Request, stale *entry) {
 // one whose answers are not kept when the answer says so, and lets the
 // waiting requests go. When the body turned out too large to keep, head is
 // what was read of it. err is the origin's failure, or the body's.
-func (c *Cache) settle(f *flight, key, primary, host, path string, req *fasthttp.RequestHeader, resp *fasthttp.Response, err error, noStore, authorized bool, requested, received time.Time) (e *entry, head []byte, _ error) {
+func (c *Cache) settle(f *flight, req *fasthttp.RequestHeader, resp *fasthttp.Response, err error, noStore, authorized bool, requested, received time.Time) (e *entry, head []byte, _ error) {
 	pass, failed := false, false
 	if err == nil {
 		code := resp.StatusCode()
@@ -456,7 +459,7 @@ func (c *Cache) settle(f *flight, key, primary, host, path string, req *fasthttp
 		case noStore || failed || code == fasthttp.StatusNotModified:
 			// Not kept, but nothing says the next answer will not be.
 		default:
-			e, pass = c.build(primary, host, path, req, &resp.Header, authorized, requested, received)
+			e, pass = c.build(f, req, &resp.Header, authorized, requested, received)
 			if e != nil {
 				var complete bool
 				head, complete, err = readBody(resp, c.rule.MaxEntryBytes)
@@ -475,14 +478,15 @@ func (c *Cache) settle(f *flight, key, primary, host, path string, req *fasthttp
 	}
 
 	c.mu.Lock()
-	if c.flights[key] == f {
-		delete(c.flights, key)
+	if c.flights[f.key] == f {
+		delete(c.flights, f.key)
 	}
 	switch {
 	case e != nil && f.gen == c.purges:
 		c.insert(e)
 	case pass && f.gen == c.purges:
-		c.insert(&entry{key: key, primary: primary, host: host, path: path, pass: true, passUntil: received.Add(max(c.rule.TTL, time.Second)), size: int64(len(key)) + entryOverhead})
+		c.insert(&entry{key: f.key, primary: f.primary, host: f.host, path: f.path, pass: true,
+			passUntil: received.Add(max(c.rule.TTL, time.Second)), size: int64(len(f.key)) + entryOverhead})
 	}
 	f.e, f.err, f.failed = e, err, failed
 	close(f.done)
@@ -497,7 +501,7 @@ const entryOverhead = 256
 // shared cache may keep it (RFC 9111 section 3). When it may not, pass
 // says whether that is the page's doing, so that its next requests need
 // not wait for one another, or only this request's.
-func (c *Cache) build(primary, host, path string, req *fasthttp.RequestHeader, h *fasthttp.ResponseHeader, authorized bool, requested, received time.Time) (e *entry, pass bool) {
+func (c *Cache) build(f *flight, req *fasthttp.RequestHeader, h *fasthttp.ResponseHeader, authorized bool, requested, received time.Time) (e *entry, pass bool) {
 	cc := parseControl(h)
 	if authorized && !cc.public && !cc.mustRevalidate && cc.sMaxAge < 0 {
 		return nil, false
@@ -518,7 +522,7 @@ func (c *Cache) build(primary, host, path string, req *fasthttp.RequestHeader, h
 	}
 	// The flight's key was made before anyone knew what the URL varies
 	// on; the entry's own key holds the values.
-	e = &entry{key: primary + string(appendVary(nil, names, req)), primary: primary, host: host, path: path, fresh: fresh, vary: names}
+	e = &entry{key: f.primary + string(appendVary(nil, names, req)), primary: f.primary, host: f.host, path: f.path, fresh: fresh, vary: names}
 	c.setWindows(e, cc)
 	h.CopyTo(&e.header)
 	e.header.Del("Age")

@@ -12,27 +12,13 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/usherhq/usher/queue/queuetest"
 )
 
-// clock is a clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = queuetest.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2027, 6, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return queuetest.NewClock(queuetest.Start) }
 
 // origin is a test origin: answer makes each answer; it counts the
 // requests and keeps the last one's headers.
