@@ -23,7 +23,7 @@ vet:
 
 # Go benchmarks of the hot paths; bench/proxy.sh compares the proxy with nginx.
 bench: services
-	$(GO) test -run '^$$' -bench . -benchmem ./gateway/ ./admission/ ./queue/...
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway/ ./gateway/cache/ ./admission/ ./queue/...
 	bench/holds.sh
 
 # A short run of every fuzz target.
@@ -31,6 +31,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCanonicalPath -fuzztime 30s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzCookies -fuzztime 30s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./admission/
+	$(GO) test -run '^$$' -fuzz FuzzControl -fuzztime 30s ./gateway/cache/
+	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 30s ./gateway/cache/
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./admission/
 
 # A full on-sale rehearsal: 50,000 fans and 10,000 bots against usher demo

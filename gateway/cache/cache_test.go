@@ -749,3 +749,33 @@ func TestVaryCoalesced(t *testing.T) {
 		}
 	}
 }
+
+// FuzzServe: no request header and no origin answer takes the cache down,
+// and a kept page is always served whole.
+func FuzzServe(f *testing.F) {
+	f.Add("no-cache", `"v1"`, "Mon, 02 Jan 2006 15:04:05 GMT", "max-age=60, stale-while-revalidate=5", "Accept-Encoding", "0", "3", "gzip")
+	f.Add("", "*", "", `no-cache="a,b"`, "*", "Thu, 01 Jan 1970 00:00:00 GMT", "x", "")
+	f.Add("no-store", "", "garbage", "s-maxage=99999999999999999999", "accept-encoding, Accept-Encoding", "", "-1", "br")
+	f.Fuzz(func(t *testing.T, reqCC, inm, ims, respCC, vary, expires, age, enc string) {
+		o := &origin{answer: func(req *fasthttp.Request, resp *fasthttp.Response) error {
+			resp.Header.Set("Cache-Control", respCC)
+			resp.Header.Set("Vary", vary)
+			resp.Header.Set("Expires", expires)
+			resp.Header.Set("Age", age)
+			resp.Header.Set("ETag", `"v1"`)
+			resp.SetBodyString("page")
+			return nil
+		}}
+		rule := testRule()
+		rule.Vary = []string{"Accept-Encoding"}
+		clk := newClock()
+		c := New(rule, o, clk.Now)
+		for range 3 {
+			resp, _ := get(c, "/f", "Cache-Control", reqCC, "If-None-Match", inm, "If-Modified-Since", ims, "Accept-Encoding", enc)
+			if resp.StatusCode() == 200 && string(resp.Body()) != "page" {
+				t.Fatalf("body %q", resp.Body())
+			}
+			clk.Add(30 * time.Second)
+		}
+	})
+}
