@@ -93,11 +93,12 @@ type Origin interface {
 
 // Cache keeps one rule's pages.
 type Cache struct {
-	rule   Rule
-	origin Origin
-	now    func() time.Time
-	ignore map[string]bool // cookie names
-	vary   map[string]bool // lower-case header names
+	rule         Rule
+	origin       Origin
+	now          func() time.Time
+	ignore       map[string]bool // cookie names
+	cookiePrefix []byte
+	vary         map[string]bool // lower-case header names
 
 	mu       sync.Mutex
 	entries  map[string]*entry
@@ -167,6 +168,7 @@ func New(rule Rule, origin Origin, now func() time.Time) *Cache {
 		variants: map[string]*variants{},
 		flights:  map[string]*flight{},
 	}
+	c.cookiePrefix = []byte(rule.IgnoreCookiePrefix)
 	for _, name := range rule.IgnoreCookies {
 		c.ignore[name] = true
 	}
@@ -287,9 +289,9 @@ func (c *Cache) eligible(req *fasthttp.Request) bool {
 		return false
 	}
 	if len(h.Peek("Cookie")) > 0 && !c.ignore["*"] {
-		prefix := c.rule.IgnoreCookiePrefix
+		prefix := c.cookiePrefix
 		for name := range h.Cookies() {
-			if !c.ignore[string(name)] && (prefix == "" || !strings.HasPrefix(string(name), prefix)) {
+			if !c.ignore[string(name)] && (len(prefix) == 0 || !bytes.HasPrefix(name, prefix)) {
 				return false
 			}
 		}
