@@ -13,9 +13,11 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -46,7 +48,8 @@ type Limits struct {
 	// (at least 1). Budget handed back by lapsed offers is not capped.
 	Burst float64
 	// MaxActive is the most admissions that may be live at once, counting
-	// offers that are not yet claimed and have not lapsed.
+	// offers that are not yet claimed and have not lapsed, and the
+	// capacity leases keep.
 	MaxActive int
 	// Session is how long an admission lasts from its claim.
 	Session time.Duration
@@ -135,6 +138,43 @@ type Snapshot struct {
 	// PolicyVersion is the version of the room's saved policy (0 when none),
 	// so that each tick reveals a change made through another instance.
 	PolicyVersion int64
+	// Leased is the capacity the room's live leases keep (see Lease).
+	Leased int
+}
+
+// Lease is one holder's (a gateway instance's) slice of a room's admission
+// budget and capacity, taken ahead of time: while the store does not
+// answer, the holder may admit up to N visitors on its own, at the rate,
+// without the room ever holding more than MaxActive admissions. The budget
+// it takes is owed by the room (its budget may run below zero by the
+// leases out), and the capacity is kept free of offers and admissions.
+type Lease struct {
+	// N is how many admissions the holder may make on its own.
+	N int
+	// Total is how many the room's live leases hold together, this one
+	// included: the visitors that all holders together may admit.
+	Total int
+	// Served is the frontier when the lease was taken: the admissions
+	// made under it go to the visitors just beyond it, in order.
+	Served int64
+	// At is the store's clock when the lease was taken; the holder may
+	// admit on its own until Expires.
+	At, Expires time.Time
+}
+
+// LeaseAdmission is an admission a holder made on its own under its lease,
+// reported to the store once it answers again.
+type LeaseAdmission struct {
+	Seq     int64
+	Expires time.Time
+}
+
+// SortedAdmissions returns a copy of used in ascending order of seq, the
+// order in which stores record them.
+func SortedAdmissions(used []LeaseAdmission) []LeaseAdmission {
+	out := slices.Clone(used)
+	slices.SortFunc(out, func(a, b LeaseAdmission) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }
 
 // Policy is a room's live policy as a store keeps it. The store does not read
@@ -172,6 +212,21 @@ type Store interface {
 	// and a later Claim of seq answers Ended. It reports whether seq held
 	// an unexpired admission.
 	Release(ctx context.Context, room string, seq int64) (bool, error)
+	// Lease renews holder's lease in one step. First it records the
+	// admissions holder made on its own (used): a seq already admitted is
+	// left as it is, so that nobody is admitted twice; any other becomes an
+	// admission until its Expires, spending its live offer or else one
+	// unit of budget, and the frontier moves past it. The places it passes
+	// without an offer can be claimed late, as lapsed offers are, while
+	// budget and capacity allow. Then it hands holder's previous lease
+	// back and, if lim.Admit, takes a new one of up to want admissions,
+	// shared fairly between the live holders and within the capacity free
+	// of admissions, offers and the other leases: the holder may admit on
+	// its own until now+ttl, and the store keeps the capacity until
+	// now+ttl+lim.Session, as long as an admission made under it lasts.
+	// want 0 only hands back. holder is [a-z0-9_-]{1,64}, checked by the
+	// caller.
+	Lease(ctx context.Context, room, holder string, used []LeaseAdmission, want int, ttl time.Duration, lim Limits) (Lease, error)
 	// Snapshot reads a room's counters without changing anything.
 	Snapshot(ctx context.Context, room string) (Snapshot, error)
 	// Throttle takes one token from the bucket name of room (for example

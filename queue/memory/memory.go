@@ -140,7 +140,7 @@ func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue
 		// Compare as floats: tokens may be huge or infinite, and converting
 		// such a float to an integer is undefined.
 		if t := math.Floor(r.tokens); float64(n) > t {
-			n = int64(t)
+			n = max(0, int64(t)) // below zero while leases are out
 		}
 	}
 	if n > 0 {
@@ -157,6 +157,56 @@ func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue
 	snap := r.snapshot(now)
 	snap.Offered = int(n)
 	return snap, nil
+}
+
+// Lease records holder's own admissions, hands its lease back and takes a
+// new one, as queue.Store.Lease says, computing exactly as the Redis store
+// does.
+func (s *Store) Lease(ctx context.Context, id, holder string, used []queue.LeaseAdmission, want int, ttl time.Duration, lim queue.Limits) (queue.Lease, error) {
+	if err := check(ctx, id); err != nil {
+		return queue.Lease{}, err
+	}
+	r := s.room(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	now := s.now().UnixMilli()
+	l := normalize(lim)
+	l.admit = r.admits(lim)
+	r.settle(now, l)
+	for _, u := range queue.SortedAdmissions(used) {
+		seq := u.Seq
+		if seq < 1 || seq > r.joined || r.claimed.has(seq) {
+			continue
+		}
+		// The frontier moves past it; the places it passes without an
+		// offer can be claimed late, like lapsed offers, as budget and
+		// capacity allow.
+		r.served = max(r.served, seq)
+		if !r.takeOffer(seq, now) {
+			r.tokens--
+		}
+		r.admitUntil(seq, now, u.Expires.UnixMilli())
+	}
+
+	if old, ok := r.leases[holder]; ok {
+		r.tokens = min(r.tokens+float64(old.n), max(l.burst, r.tokens))
+		r.leased -= old.n
+		delete(r.leases, holder)
+	}
+	var n int64
+	ttlMs := max(ttl.Milliseconds(), 1)
+	if l.admit && want > 0 {
+		share := (int64(want) + int64(len(r.leases))) / int64(len(r.leases)+1) // rounded up
+		n = max(0, min(share, int64(want)-r.leased, r.free(l)))
+		if r.leases == nil {
+			r.leases = map[string]lease{}
+		}
+		r.leases[holder] = lease{n: n, exp: now + ttlMs + l.session}
+		r.leased += n
+		r.tokens -= float64(n)
+	}
+	return queue.Lease{N: int(n), Total: int(r.leased), Served: r.served, At: time.UnixMilli(now), Expires: time.UnixMilli(now + ttlMs)}, nil
 }
 
 // Snapshot reads a room's counters without changing anything. A room never
@@ -437,6 +487,11 @@ func normalize(lim queue.Limits) limits {
 	return l
 }
 
+// lease is one holder's lease: n admissions, capacity kept until exp (ms).
+type lease struct {
+	n, exp int64
+}
+
 // batch is the offer made by one Advance: seqs from..to, of which left are
 // neither claimed nor lapsed, claimable until deadline (ms).
 type batch struct {
@@ -454,9 +509,11 @@ type room struct {
 	admitted       int64
 
 	claimed  bitset
-	active   map[int64]int64 // seq -> admission expiry
-	expiries expiryHeap      // the same entries, soonest expiry first
-	batches  []batch         // ascending by to
+	active   map[int64]int64  // seq -> admission expiry
+	leases   map[string]lease // by holder
+	leased   int64            // sum of the live leases' n
+	expiries expiryHeap       // the same entries, soonest expiry first
+	batches  []batch          // ascending by to
 
 	policy queue.Policy // Version 0 until the first save
 	audit  auditRing
@@ -551,11 +608,18 @@ func (r *room) settle(now int64, l limits) {
 	for len(r.expiries) > 0 && r.expiries[0].expiry <= now {
 		delete(r.active, r.expiries.pop().seq)
 	}
+
+	for h, ls := range r.leases {
+		if ls.exp <= now {
+			r.leased -= ls.n
+			delete(r.leases, h)
+		}
+	}
 }
 
 // free is the capacity left for new admissions and offers.
 func (r *room) free(l limits) int64 {
-	return l.maxActive - int64(len(r.active)) - r.pending
+	return l.maxActive - int64(len(r.active)) - r.pending - r.leased
 }
 
 // takeOffer spends seq's place in its live batch, if it has one.
@@ -579,11 +643,19 @@ func (r *room) takeOffer(seq, now int64) bool {
 // admit records seq's admission and returns its expiry.
 func (r *room) admit(seq, now int64, l limits) int64 {
 	exp := now + l.session
-	r.claimed.set(seq)
-	r.active[seq] = exp
-	r.expiries.push(expiry{expiry: exp, seq: seq})
-	r.admitted++
+	r.admitUntil(seq, now, exp)
 	return exp
+}
+
+// admitUntil records seq's admission until exp; one that has already
+// ended only spends the place.
+func (r *room) admitUntil(seq, now, exp int64) {
+	r.claimed.set(seq)
+	if exp > now {
+		r.active[seq] = exp
+		r.expiries.push(expiry{expiry: exp, seq: seq})
+	}
+	r.admitted++
 }
 
 // snapshot counts only what is live at now, without settling, so that it
@@ -595,6 +667,12 @@ func (r *room) snapshot(now int64) queue.Snapshot {
 			pending += b.left
 		}
 	}
+	var leased int64
+	for _, ls := range r.leases {
+		if ls.exp > now {
+			leased += ls.n
+		}
+	}
 	return queue.Snapshot{
 		Joined:        r.joined,
 		Served:        r.served,
@@ -603,6 +681,7 @@ func (r *room) snapshot(now int64) queue.Snapshot {
 		AdmittedTotal: r.admitted,
 		At:            time.UnixMilli(now),
 		PolicyVersion: r.policy.Version,
+		Leased:        int(leased),
 	}
 }
 

@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore NewStore, peer Peer) {
 		{"racing marks of one key have one first", func(t *testing.T, newStore NewStore) { testMarksShared(t, newStore, peer) }},
 		{"tickets rotate, and a retired one is a copy", testRotate},
 		{"a release ends an admission and frees its capacity", testRelease},
+		{"leases keep capacity and budget, and own admissions count once", testLease},
 		{"limits older than the saved policy admit nobody", testStaleLimits},
 		{"the first binding of a key stands", func(t *testing.T, newStore NewStore) { testBind(t, newStore, peer) }},
 		{"racing uses of one ticket move it on once", func(t *testing.T, newStore NewStore) { testRotateShared(t, newStore, peer) }},
@@ -90,6 +91,7 @@ func Equivalent(t *testing.T, newA, newB NewStore) {
 	a, b := newA(t, c.Now), newB(t, c.Now)
 	room := newRoom()
 	w := newWalker(3, walkLimits())
+	w.now = c.Now
 	for i := range 3000 {
 		sa, err := a.Snapshot(t.Context(), room)
 		if err != nil {
@@ -129,7 +131,11 @@ func Equivalent(t *testing.T, newA, newB NewStore) {
 	if w.tokens < 50 || w.refusals < 50 {
 		t.Errorf("only %d throttle tokens taken and %d refused in the walk: it exercised too little", w.tokens, w.refusals)
 	}
-	t.Logf("walk: %d admissions, %d policy saves, %d conflicts, %d throttle tokens, %d refusals", w.firsts, w.saves, w.conflicts, w.tokens, w.refusals)
+	if w.leasesHeld < 10 || w.reported < 10 {
+		t.Errorf("only %d leases held budget and %d own admissions were reported in the walk: it exercised too little", w.leasesHeld, w.reported)
+	}
+	t.Logf("walk: %d admissions, %d policy saves, %d conflicts, %d throttle tokens, %d refusals, %d leases, %d own admissions",
+		w.firsts, w.saves, w.conflicts, w.tokens, w.refusals, w.leasesHeld, w.reported)
 }
 
 // env is one case's store and clock, with calls that fail the test on error.
@@ -228,8 +234,10 @@ func describe(v any) string {
 	case queue.Claim:
 		return fmt.Sprintf("claim{%s, expires %d, first %t}", v.Outcome, ms(v.Expires), v.First)
 	case queue.Snapshot:
-		return fmt.Sprintf("snapshot{joined %d, served %d, active %d, pending %d, admitted %d, offered %d, at %d, policy %d}",
-			v.Joined, v.Served, v.Active, v.Pending, v.AdmittedTotal, v.Offered, ms(v.At), v.PolicyVersion)
+		return fmt.Sprintf("snapshot{joined %d, served %d, active %d, pending %d, admitted %d, offered %d, at %d, policy %d, leased %d}",
+			v.Joined, v.Served, v.Active, v.Pending, v.AdmittedTotal, v.Offered, ms(v.At), v.PolicyVersion, v.Leased)
+	case queue.Lease:
+		return fmt.Sprintf("lease{n %d, total %d, served %d, at %d, expires %d}", v.N, v.Total, v.Served, ms(v.At), ms(v.Expires))
 	case queue.Policy:
 		return fmt.Sprintf("policy{version %d, config %q, data %q}", v.Version, v.ConfigHash, v.Data)
 	case saved:

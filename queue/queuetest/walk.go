@@ -36,6 +36,13 @@ type walker struct {
 	conflicts      int   // policy saves that met a conflict
 	tokens         int   // throttle calls that took a token
 	refusals       int   // throttle calls that were refused
+
+	// now, when set, is the walk's clock, and the walk takes leases and
+	// reports admissions made under them.
+	now        func() time.Time
+	leases     map[string]queue.Lease // each holder's last lease
+	leasesHeld int                    // leases that held some budget
+	reported   int                    // own admissions reported
 }
 
 // walkLimits is small enough that budget and capacity both bind often.
@@ -65,6 +72,7 @@ const (
 	loadPolicy
 	readAudit
 	throttleBucket
+	leaseBudget
 )
 
 // action is one step of a walk.
@@ -80,6 +88,10 @@ type action struct {
 	name   string        // throttleBucket only
 	rate   float64       // throttleBucket only, per minute
 	burst  int           // throttleBucket only
+	holder string        // leaseBudget only
+	used   []queue.LeaseAdmission
+	want   int
+	ttl    time.Duration
 }
 
 // saved is a policy save's answer in a walk: the new version, or 0 when
@@ -111,6 +123,8 @@ func (a action) String() string {
 		return fmt.Sprintf("audit(%d)", a.n)
 	case throttleBucket:
 		return fmt.Sprintf("throttle(%s, %v a minute, burst %d)", a.name, a.rate, a.burst)
+	case leaseBudget:
+		return fmt.Sprintf("lease(%s, used %v, want %d, ttl %v, admit %t)", a.holder, a.used, a.want, a.ttl, a.lim.Admit)
 	}
 	return fmt.Sprintf("clock +%v", a.d)
 }
@@ -130,6 +144,9 @@ func (w *walker) next() action {
 	}
 	lim := w.lim
 	lim.Admit = w.rng.IntN(10) < 8
+	if w.now != nil && w.rng.IntN(20) == 0 {
+		return w.leaseAction(lim)
+	}
 	switch r := w.rng.IntN(100); {
 	case r < 30:
 		return action{kind: joinVisitor, lim: lim}
@@ -139,6 +156,28 @@ func (w *walker) next() action {
 		return action{kind: claimSeq, lim: lim, seq: w.pickClaim()}
 	}
 	return action{kind: stepClock, d: time.Duration(w.rng.IntN(15_000)) * time.Millisecond}
+}
+
+// leaseAction renews a holder's lease, reporting some of the admissions its
+// last lease allowed, as a gateway would after the store came back: places
+// beyond the lease's frontier, no more than it held, some of them already
+// over.
+func (w *walker) leaseAction(lim queue.Limits) action {
+	holder := []string{"a", "b"}[w.rng.IntN(2)]
+	a := action{kind: leaseBudget, lim: lim, holder: holder, want: []int{0, 1, 2}[w.rng.IntN(3)],
+		ttl: []time.Duration{5 * time.Second, 20 * time.Second}[w.rng.IntN(2)]}
+	if l := w.leases[holder]; l.N > 0 && w.rng.IntN(2) == 0 {
+		for seq := l.Served + 1; seq <= l.Served+int64(l.Total) && len(a.used) < l.N; seq++ {
+			if w.rng.IntN(3) > 0 {
+				exp := w.now().Add(w.lim.Session)
+				if w.rng.IntN(5) == 0 {
+					exp = w.now().Add(-time.Second)
+				}
+				a.used = append(a.used, queue.LeaseAdmission{Seq: seq, Expires: exp})
+			}
+		}
+	}
+	return a
 }
 
 // changePolicy changes everything but MaxActive, as an operator might:
@@ -229,6 +268,19 @@ func (w *walker) record(a action, res any) {
 		case v.Outcome == queue.Lapsed:
 			w.offered = append(w.offered, a.seq)
 		}
+	case queue.Lease:
+		if w.leases == nil {
+			w.leases = map[string]queue.Lease{}
+		}
+		w.leases[a.holder] = v
+		if v.N > 0 {
+			w.leasesHeld++
+		}
+		w.reported += len(a.used)
+		for seq := w.served + 1; seq <= v.Served; seq++ {
+			w.offered = append(w.offered, seq)
+		}
+		w.served = max(w.served, v.Served)
 	case throttled:
 		if v.ok {
 			w.tokens++
@@ -273,6 +325,8 @@ func apply(ctx context.Context, s queue.Store, room string, a action) (any, erro
 	case throttleBucket:
 		ok, retry, err := s.Throttle(ctx, room, a.name, a.rate, a.burst)
 		return throttled{ok: ok, retry: retry}, err
+	case leaseBudget:
+		return s.Lease(ctx, room, a.holder, a.used, a.want, a.ttl, a.lim)
 	}
 	return nil, fmt.Errorf("action %s is not a store call", a)
 }

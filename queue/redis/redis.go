@@ -125,19 +125,33 @@ func (s *Store) Claim(ctx context.Context, room string, seq int64, lim queue.Lim
 // Advance settles the room and, if lim.Admit, offers admission to as many
 // waiting visitors as budget, capacity and the line allow.
 func (s *Store) Advance(ctx context.Context, room string, lim queue.Limits) (queue.Snapshot, error) {
-	v, err := s.run(ctx, advanceScript.Run, room, 8, s.args(lim)...)
+	v, err := s.run(ctx, advanceScript.Run, room, 9, s.args(lim)...)
 	if err != nil {
 		return queue.Snapshot{}, fmt.Errorf("advance room %q: %w", room, err)
 	}
 	snap := snapshot(v)
-	snap.Offered = int(v[7])
+	snap.Offered = int(v[8])
 	return snap, nil
+}
+
+// Lease records holder's own admissions, hands its lease back and takes a
+// new one, in one script.
+func (s *Store) Lease(ctx context.Context, room, holder string, used []queue.LeaseAdmission, want int, ttl time.Duration, lim queue.Limits) (queue.Lease, error) {
+	args := append(s.args(lim), holder, max(want, 0), ttl.Milliseconds())
+	for _, u := range queue.SortedAdmissions(used) {
+		args = append(args, u.Seq, u.Expires.UnixMilli())
+	}
+	v, err := s.run(ctx, leaseScript.Run, room, 5, args...)
+	if err != nil {
+		return queue.Lease{}, fmt.Errorf("lease in room %q: %w", room, err)
+	}
+	return queue.Lease{N: int(v[0]), Total: int(v[1]), Served: v[2], At: time.UnixMilli(v[3]), Expires: time.UnixMilli(v[4])}, nil
 }
 
 // Snapshot reads a room's counters without changing anything. A room never
 // used answers zeros.
 func (s *Store) Snapshot(ctx context.Context, room string) (queue.Snapshot, error) {
-	v, err := s.run(ctx, snapshotScript.RunRO, room, 7, s.clock())
+	v, err := s.run(ctx, snapshotScript.RunRO, room, 8, s.clock())
 	if err != nil {
 		return queue.Snapshot{}, fmt.Errorf("snapshot room %q: %w", room, err)
 	}
@@ -310,7 +324,7 @@ func (s *Store) keys(room string) []string {
 	base := s.prefix + "{" + room + "}:"
 	return []string{
 		base + "q", base + "claimed", base + "active", base + "offers", base + "left",
-		base + "policy", base + "audit",
+		base + "policy", base + "audit", base + "leases",
 	}
 }
 
@@ -358,7 +372,7 @@ func (s *Store) args(lim queue.Limits) []any {
 }
 
 // snapshot decodes {joined, served, active, pending, admitted, now ms,
-// policy version}.
+// policy version, leased}.
 func snapshot(v []int64) queue.Snapshot {
 	return queue.Snapshot{
 		Joined:        v[0],
@@ -368,5 +382,6 @@ func snapshot(v []int64) queue.Snapshot {
 		AdmittedTotal: v[4],
 		At:            time.UnixMilli(v[5]),
 		PolicyVersion: v[6],
+		Leased:        int(v[7]),
 	}
 }

@@ -12,6 +12,7 @@ import goredis "github.com/redis/go-redis/v9"
 //	KEYS[5] left     hash: a batch's to -> its unclaimed offers
 //	KEYS[6] policy   hash: data, version, config_hash
 //	KEYS[7] audit    list: audit entries, newest first
+//	KEYS[8] leases   hash: holder -> "n:expiry_ms" (see queue.Store.Lease)
 //
 // ARGV[1] is now in milliseconds, or "" to read the server's TIME, so that
 // every instance of the gateway shares one clock. Join, Claim and Advance
@@ -27,7 +28,7 @@ import goredis "github.com/redis/go-redis/v9"
 // two stores drift apart.
 const prelude = clockPrelude + `
 local kq, kclaimed, kactive, koffers, kleft = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local kpolicy, kaudit = KEYS[6], KEYS[7]
+local kpolicy, kaudit, kleases = KEYS[6], KEYS[7], KEYS[8]
 
 local function limits()
   local admit = ARGV[2] == '1'
@@ -102,18 +103,54 @@ local function settle(r, now, lim)
   end
 
   redis.call('ZREMRANGEBYSCORE', kactive, '-inf', int(now))
+
+  r.leased = 0
+  local leases = redis.call('HGETALL', kleases)
+  for i = 1, #leases, 2 do
+    local n, exp = string.match(leases[i + 1], '^(%d+):(%-?%d+)$')
+    if tonumber(exp) <= now then
+      redis.call('HDEL', kleases, leases[i])
+    else
+      r.leased = r.leased + tonumber(n)
+    end
+  end
 end
 
 local function free(r, lim)
-  return lim.max_active - redis.call('ZCARD', kactive) - r.pending
+  return lim.max_active - redis.call('ZCARD', kactive) - r.pending - r.leased
+end
+
+-- admit_until records seq's admission until exp; one that has already ended
+-- only spends the place.
+local function admit_until(r, seq, now, exp)
+  redis.call('SETBIT', kclaimed, int(seq), 1)
+  if exp > now then
+    redis.call('ZADD', kactive, int(exp), int(seq))
+  end
+  r.admitted = r.admitted + 1
 end
 
 local function admit(r, seq, now, lim)
   local exp = now + lim.session
-  redis.call('SETBIT', kclaimed, int(seq), 1)
-  redis.call('ZADD', kactive, int(exp), int(seq))
-  r.admitted = r.admitted + 1
+  admit_until(r, seq, now, exp)
   return exp
+end
+
+-- take_offer spends seq's place in its live batch, if it has one.
+local function take_offer(r, seq, now)
+  local hit = redis.call('ZRANGEBYSCORE', koffers, int(seq), '+inf', 'LIMIT', 0, 1)
+  if #hit == 1 then
+    local to, from, deadline = batch(hit[1])
+    if from <= seq and deadline > now then
+      if redis.call('HINCRBY', kleft, int(to), -1) <= 0 then
+        redis.call('ZREM', koffers, hit[1])
+        redis.call('HDEL', kleft, int(to))
+      end
+      r.pending = r.pending - 1
+      return true
+    end
+  end
+  return false
 end
 
 local function policy_version()
@@ -131,7 +168,15 @@ local function snapshot(r, now)
       pending = pending + (tonumber(redis.call('HGET', kleft, int(to))) or 0)
     end
   end
-  return {r.joined, r.served, active, pending, r.admitted, now, policy_version()}
+  local leased = 0
+  local leases = redis.call('HVALS', kleases)
+  for _, v in ipairs(leases) do
+    local n, exp = string.match(v, '^(%d+):(%-?%d+)$')
+    if tonumber(exp) > now then
+      leased = leased + tonumber(n)
+    end
+  end
+  return {r.joined, r.served, active, pending, r.admitted, now, policy_version(), leased}
 end
 `
 
@@ -204,20 +249,7 @@ end
 local lim = limits()
 local r = load()
 settle(r, now, lim)
-local offered = false
-local hit = redis.call('ZRANGEBYSCORE', koffers, int(seq), '+inf', 'LIMIT', 0, 1)
-if #hit == 1 then
-  local to, from, deadline = batch(hit[1])
-  if from <= seq and deadline > now then
-    if redis.call('HINCRBY', kleft, int(to), -1) <= 0 then
-      redis.call('ZREM', koffers, hit[1])
-      redis.call('HDEL', kleft, int(to))
-    end
-    r.pending = r.pending - 1
-    offered = true
-  end
-end
-if not offered then
+if not take_offer(r, seq, now) then
   if not lim.admit or r.tokens < 1 or free(r, lim) < 1 then
     save(r)
     return {2, 0, 0}
@@ -233,7 +265,7 @@ return {1, exp, 1}
 // min(floor(budget), free capacity, visitors waiting) seqs as one batch, so
 // the frontier only moves forward, in arrival order, within the limits.
 // Returns {joined, served, active, pending, admitted, now ms, policy version,
-// offered}.
+// leased, offered}.
 var advanceScript = goredis.NewScript(prelude + `
 local now = clock()
 local lim = limits()
@@ -253,13 +285,55 @@ if n > 0 then
 end
 save(r)
 local snap = snapshot(r, now)
-snap[8] = n
+snap[9] = n
 return snap
+`)
+
+// leaseScript records a holder's own admissions, hands its lease back and
+// takes a new one (see queue.Store.Lease). ARGV[8] is the holder, ARGV[9]
+// how many admissions it wants, ARGV[10] the lease's time to live (ms), and
+// ARGV[11..] pairs of seq and admission expiry (ms), in ascending seq.
+// Returns {n, total leased, served, now ms, expiry ms}.
+var leaseScript = goredis.NewScript(prelude + `
+local now = clock()
+local lim = limits()
+local r = load()
+settle(r, now, lim)
+local holder, want, ttl = ARGV[8], tonumber(ARGV[9]), math.max(tonumber(ARGV[10]), 1)
+for i = 11, #ARGV, 2 do
+  local seq, exp = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if seq >= 1 and seq <= r.joined and redis.call('GETBIT', kclaimed, int(seq)) == 0 then
+    r.served = math.max(r.served, seq)
+    if not take_offer(r, seq, now) then
+      r.tokens = r.tokens - 1
+    end
+    admit_until(r, seq, now, exp)
+  end
+end
+local old = redis.call('HGET', kleases, holder)
+if old then
+  local n = tonumber(string.match(old, '^(%d+):'))
+  r.tokens = math.min(r.tokens + n, math.max(lim.burst, r.tokens))
+  r.leased = r.leased - n
+  redis.call('HDEL', kleases, holder)
+end
+local n = 0
+if lim.admit and want > 0 then
+  local nl = redis.call('HLEN', kleases)
+  local share = math.floor((want + nl) / (nl + 1))
+  n = math.max(0, math.min(share, want - r.leased, free(r, lim)))
+  redis.call('HSET', kleases, holder, int(n) .. ':' .. int(now + ttl + lim.session))
+  r.leased = r.leased + n
+  r.tokens = r.tokens - n
+end
+save(r)
+return {n, r.leased, r.served, now, now + ttl}
 `)
 
 // snapshotScript only reads, and runs as EVAL_RO, so Redis refuses it any
 // write; a room never used reads as zeros and stays absent.
-// Returns {joined, served, active, pending, admitted, now ms, policy version}.
+// Returns {joined, served, active, pending, admitted, now ms, policy version,
+// leased}.
 var snapshotScript = goredis.NewScript(prelude + `
 return snapshot(load(), clock())
 `)
