@@ -50,6 +50,11 @@ type Room struct {
 	// measured is what the last tick measured of the line's pace.
 	measured atomic.Pointer[measures]
 
+	// leaseFor is how long a lease on the room's budget lasts (see
+	// RoomDef.Lease), as a time.Duration; 0 takes none.
+	leaseFor atomic.Int64
+	lease    leaseState
+
 	mu           sync.Mutex // guards the fields below
 	configPolicy Policy     // the policy the configuration file gives
 	configHash   string
@@ -202,9 +207,21 @@ func (r *Room) Claim(ctx context.Context, seq int64) (queue.Claim, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.c.opts.StoreTimeout)
 	defer cancel()
+	if !r.View().Fresh {
+		// The store did not answer the last tick: admit under the lease,
+		// if it allows, without waiting for the store to fail again.
+		if c, ok := r.claimLeased(pl); ok {
+			r.admitted.Add(1)
+			return c, nil
+		}
+	}
 	c, err := r.c.store.Claim(ctx, r.id, pl, r.limits())
 	if err != nil {
 		r.c.storeErrors.claim.Add(1)
+		if lc, ok := r.claimLeased(pl); ok && errors.Is(err, queue.ErrUnavailable) {
+			r.admitted.Add(1)
+			return lc, nil
+		}
 		return c, fmt.Errorf("claim place %d in room %q: %w", seq, r.id, err)
 	}
 	if c.First {
@@ -265,6 +282,12 @@ func (r *Room) Wait(seq int64) Wait {
 // waitAt tells where place pl stands.
 func (r *Room) waitAt(seq int64) Wait {
 	v, p := r.View(), r.Policy()
+	if !v.Fresh && p.State == StateOpen {
+		// While the store does not answer, the lease moves the line.
+		if f, ok := r.leaseFrontier(r.c.now()); ok {
+			v.Served = max(v.Served, f)
+		}
+	}
 	if seq <= v.Served {
 		return Wait{Offered: true, ETAKnown: true, PollAfter: p.PollMin}
 	}
@@ -353,6 +376,7 @@ type ControllerOptions struct {
 type Controller struct {
 	store       queue.Store
 	opts        ControllerOptions
+	holder      string     // this instance, as the store's lease holder
 	mu          sync.Mutex // serialises changes to the room list
 	rooms       atomic.Pointer[[]*Room]
 	reload      chan string
@@ -383,7 +407,7 @@ func NewController(store queue.Store, opts ControllerOptions) *Controller {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Controller{store: store, opts: opts, reload: make(chan string, 64)}
+	c := &Controller{store: store, opts: opts, holder: newHolder(), reload: make(chan string, 64)}
 	c.rooms.Store(&[]*Room{})
 	return c
 }
@@ -397,6 +421,11 @@ func (c *Controller) StoreErrors() *StoreErrors { return &c.storeErrors }
 type RoomDef struct {
 	ID, Name string
 	Policy   Policy
+	// Lease is how far ahead each instance takes a slice of the room's
+	// admission budget and capacity from the store, so that while the
+	// store does not answer (a Redis failover) it goes on admitting at the
+	// rate, within max_active; 0 takes none.
+	Lease time.Duration
 }
 
 // AddRoom adds a room. Its policy is the configuration's until the store
@@ -418,6 +447,7 @@ func (c *Controller) newRoom(d RoomDef) *Room {
 	r.shoppersCap.Store(-1)
 	r.sourceLeft.Store(-1)
 	r.perShopper.Store(math.Float64bits(2))
+	r.leaseFor.Store(int64(d.Lease))
 	return r
 }
 
@@ -435,6 +465,9 @@ func (c *Controller) SetRooms(defs []RoomDef) []*Room {
 	rooms := make([]*Room, 0, len(defs))
 	for _, d := range defs {
 		r, ok := old[d.ID]
+		if ok {
+			r.leaseFor.Store(int64(d.Lease))
+		}
 		if !ok {
 			r = c.newRoom(d)
 		} else if h := configHash(d.Policy); h != r.configHash {
@@ -504,6 +537,10 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 	}
 	r.view.Store(&View{Snapshot: snap, Fresh: true})
 	r.sample(c.now())
+	if err := c.renewLease(sctx, r, lim, time.Duration(r.leaseFor.Load())); err != nil {
+		c.storeErrors.advance.Add(1)
+		return err
+	}
 	if snap.Offered > 0 {
 		r.record(ctx, snap.Served-int64(snap.Offered)+1, snap.Served, snap.At, snap.PolicyVersion, lim.RatePerMinute, lim.MaxActive)
 	}
@@ -550,6 +587,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Whatever this instance admitted on its own is reported,
+			// and its slices of the budget go back to the others.
+			for _, r := range c.Rooms() {
+				c.handBack(context.WithoutCancel(ctx), r)
+			}
 			return nil
 		case <-t.C:
 			tick()

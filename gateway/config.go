@@ -465,6 +465,15 @@ type RoomConfig struct {
 	// uncounted, for a venue that would rather be overrun than shut. Either
 	// way, visitors with a pass go on and those waiting keep their place.
 	OnStoreFailure string `yaml:"on_store_failure"`
+	// FailoverLease is how far ahead each instance takes a slice of the
+	// room's admission budget and capacity from the queue store, renewed
+	// every tick: while Redis does not answer (a failover), the instance
+	// goes on admitting the visitors next in line on its own, at the rate
+	// and within max_active, for that long, and tells Redis once it is
+	// back. The slices keep that much capacity aside while Redis answers:
+	// rate_per_minute x failover_lease visitors, shared by the instances.
+	// Default 0: no lease, and admission waits for Redis. At most 5m.
+	FailoverLease config.Duration `yaml:"failover_lease"`
 
 	patterns            []pattern
 	except              []pattern
@@ -1135,6 +1144,9 @@ func (c *Config) validateRooms(ps *config.Problems) {
 		}
 		if r.OnStoreFailure != "closed" && r.OnStoreFailure != "open" {
 			ps.Add(key+".on_store_failure", "must be closed or open, not %q", r.OnStoreFailure)
+		}
+		if r.FailoverLease < 0 || time.Duration(r.FailoverLease) > 5*time.Minute {
+			ps.Add(key+".failover_lease", "must be from 0s (off) to 5m")
 		}
 		if r.MaxPassesPerAccount < 0 {
 			ps.Add(key+".max_passes_per_account", "must not be negative (0 for no limit)")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -162,4 +163,161 @@ func TestRedisFailure(t *testing.T) {
 	if resp, _ := newBrowser(t).get(closed + "/events/1"); resp.StatusCode != 200 {
 		t.Errorf("a new visitor after Redis came back: %d", resp.StatusCode)
 	}
+}
+
+// TestRedisFailover stops Redis in the middle of a sale on two instances
+// with failover leases, as a failover would, and starts it again. While it
+// is down, each instance goes on admitting the visitors next in line on its
+// own, at most its slice of the lease; when Redis is back, it hears of each
+// of those admissions once, however often their visitors ask again. With
+// the room full, the leases hold nothing, and nobody gets in while Redis is
+// down.
+func TestRedisFailover(t *testing.T) {
+	goredis.SetLogger(quietRedisLog{})
+	srv := startOwnRedis(t)
+	client := srv.client()
+	t.Cleanup(func() { client.Close() })
+	keys := newKeys(t)
+	const prefix = "usher-test:failover:"
+	var gws []*testGateway
+	var admins []string
+	for range 2 {
+		store, err := queueredis.New(client, queueredis.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, admin, _, _ := runGatewayWith(t, func(c *Config) {
+			c.Queue.Tick = config.Duration(time.Second)
+			c.Rooms[0].State = "paused"
+			c.Rooms[0].RatePerMinute = 60
+			c.Rooms[0].FailoverLease = config.Duration(10 * time.Second)
+			c.Rooms[0].Shield.Allow = []string{"127.0.0.0/8"}
+		}, store, keys)
+		gws = append(gws, &testGateway{URL: u})
+		admins = append(admins, admin)
+	}
+	ctx := t.Context()
+	q := prefix + "{sale}:q"
+	counter := func(field string) int64 {
+		n, _ := client.HGet(ctx, q, field).Int64()
+		return n
+	}
+
+	// 24 visitors wait in the paused room, every other one on each
+	// instance; then the sale opens.
+	type fan struct {
+		b        *browser
+		gw       *testGateway
+		admitted bool
+	}
+	var fans []*fan
+	for i := range 24 {
+		f := &fan{b: newBrowser(t), gw: gws[i%2]}
+		f.b.join(f.gw)
+		fans = append(fans, f)
+	}
+	if code, body := adminCall(t, "POST", admins[0], "/api/rooms/sale/resume", ""); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	// Each instance renews its lease every tick; within a few they share
+	// the room's 10 (60 a minute for 10s) five and five.
+	waitFor(t, "the instances to share the lease", func() bool {
+		ls, err := client.HGetAll(ctx, prefix+"{sale}:leases").Result()
+		if err != nil || len(ls) != 2 {
+			return false
+		}
+		for _, v := range ls {
+			if !strings.HasPrefix(v, "5:") {
+				return false
+			}
+		}
+		return true
+	})
+	before := counter("admitted")
+	srv.stop()
+
+	// Everyone asks while Redis is down; the leases let ten in, and no
+	// more.
+	poll := func() int {
+		n := 0
+		for _, f := range fans {
+			if !f.admitted {
+				f.admitted = f.b.status(f.gw).Admitted
+			}
+			if f.admitted {
+				n++
+			}
+		}
+		return n
+	}
+	var during int
+	pollUntil(t, "the leases to let ten in while Redis is down", func() bool {
+		during = poll()
+		return during >= 10
+	})
+	if during != 10 {
+		t.Errorf("%d admitted while Redis was down, want the leases' 10", during)
+	}
+	time.Sleep(2 * time.Second)
+	if n := poll(); n != 10 {
+		t.Errorf("%d admitted once the leases were spent, want 10", n)
+	}
+	perInstance := map[*testGateway]int{}
+	for _, f := range fans {
+		if f.admitted {
+			perInstance[f.gw]++
+			if resp, body := f.b.get(f.gw.URL + "/events/2"); resp.StatusCode != 200 || !strings.HasPrefix(body, "origin") {
+				t.Errorf("a visitor let in under a lease: %d %.80q", resp.StatusCode, body)
+			}
+		}
+	}
+	for _, gw := range gws {
+		if perInstance[gw] != 5 {
+			t.Errorf("an instance let %d in, want its slice of 5", perInstance[gw])
+		}
+	}
+
+	// Redis is back: it hears of the ten once.
+	srv.start("redis-server")
+	pollUntil(t, "Redis to hear of the admissions", func() bool { return counter("admitted") >= before+10 })
+	for range 2 {
+		for _, f := range fans {
+			if f.admitted && !f.b.status(f.gw).Admitted {
+				t.Errorf("a visitor let in under a lease lost the admission")
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	if got := counter("admitted"); got != before+10 {
+		t.Errorf("Redis counts %d admissions, want %d: the ten once each", got, before+10)
+	}
+	if served := counter("served"); served < 10 {
+		t.Errorf("the frontier is at %d after the leases' admissions", served)
+	}
+
+	// With the room full, the leases keep nothing and nobody gets in
+	// while Redis is down.
+	active, _ := client.ZCard(ctx, prefix+"{sale}:active").Result()
+	if code, body := adminCall(t, "PATCH", admins[0], "/api/rooms/sale", fmt.Sprintf(`{"max_active":%d}`, active)); code != 200 {
+		t.Fatalf("lower max_active: %d %s", code, body)
+	}
+	waitFor(t, "the leases to hold nothing", func() bool {
+		ls, err := client.HGetAll(ctx, prefix+"{sale}:leases").Result()
+		if err != nil || len(ls) != 2 {
+			return false
+		}
+		for _, v := range ls {
+			if !strings.HasPrefix(v, "0:") {
+				return false
+			}
+		}
+		return true
+	})
+	admittedBefore := poll()
+	srv.stop()
+	time.Sleep(3 * time.Second)
+	if n := poll(); n != admittedBefore {
+		t.Errorf("%d visitors got in while Redis was down with the room full, want none", n-admittedBefore)
+	}
+	srv.start("redis-server")
 }

@@ -157,7 +157,7 @@ func (g *Gateway) setRooms(rooms []RoomConfig) {
 		if name == "" {
 			name = rc.ID
 		}
-		defs[i] = admission.RoomDef{ID: rc.ID, Name: name, Policy: rc.Policy()}
+		defs[i] = admission.RoomDef{ID: rc.ID, Name: name, Policy: rc.Policy(), Lease: time.Duration(rc.FailoverLease)}
 	}
 	adm := g.ctrl.SetRooms(defs)
 	var prev map[string]*room

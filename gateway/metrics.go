@@ -179,6 +179,8 @@ var (
 	descActive     = prometheus.NewDesc("usher_room_active", "Visitors holding a live pass.", []string{"room"}, nil)
 	descAdmissions = prometheus.NewDesc("usher_admissions_total", "Visitors admitted through this instance.", []string{"room"}, nil)
 	descState      = prometheus.NewDesc("usher_room_state", "1 for the room's current state, 0 for the others.", []string{"room", "state"}, nil)
+	descLeaseLeft  = prometheus.NewDesc("usher_lease_left", "Admissions this instance may still make on its own under its failover lease (rooms[].failover_lease).", []string{"room"}, nil)
+	descLeaseOwn   = prometheus.NewDesc("usher_lease_admissions_total", "Admissions this instance made on its own under its failover lease while the queue store did not answer.", []string{"room"}, nil)
 	descTokens     = prometheus.NewDesc("usher_token_checks_total", "Ticket and pass checks: accepted from the cache, accepted after a signature check, rejected.", []string{"result"}, nil)
 	descStoreErr   = prometheus.NewDesc("usher_store_errors_total", "Failed calls to the queue store, by operation.", []string{"op"}, nil)
 	descStoreUp    = prometheus.NewDesc("usher_store_up", "1 while the queue store answers, 0 otherwise.", nil, nil)
@@ -195,6 +197,8 @@ func (c *roomCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descActive
 	ch <- descAdmissions
 	ch <- descState
+	ch <- descLeaseLeft
+	ch <- descLeaseOwn
 }
 
 func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
@@ -203,6 +207,9 @@ func (c *roomCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(max(0, v.Joined-v.Served)), r.ID())
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(v.Active), r.ID())
 		ch <- prometheus.MustNewConstMetric(descAdmissions, prometheus.CounterValue, float64(r.Admitted()), r.ID())
+		left, own := r.Leased()
+		ch <- prometheus.MustNewConstMetric(descLeaseLeft, prometheus.GaugeValue, float64(left), r.ID())
+		ch <- prometheus.MustNewConstMetric(descLeaseOwn, prometheus.CounterValue, float64(own), r.ID())
 		state := r.Policy().State
 		for _, s := range roomStates {
 			val := 0.0

@@ -143,11 +143,13 @@ type Snapshot struct {
 }
 
 // Lease is one holder's (a gateway instance's) slice of a room's admission
-// budget and capacity, taken ahead of time: while the store does not
-// answer, the holder may admit up to N visitors on its own, at the rate,
-// without the room ever holding more than MaxActive admissions. The budget
-// it takes is owed by the room (its budget may run below zero by the
-// leases out), and the capacity is kept free of offers and admissions.
+// capacity, taken ahead of time: while the store does not answer, the
+// holder may admit up to N visitors on its own, at the rate, without the
+// room ever holding more than MaxActive admissions. The capacity is kept
+// free of offers and admissions; the budget is spent when the store hears
+// of the admissions (it may run below zero then, and the line waits until
+// it has refilled), so that leases do not slow admission while the store
+// answers.
 type Lease struct {
 	// N is how many admissions the holder may make on its own.
 	N int
@@ -216,9 +218,10 @@ type Store interface {
 	// admissions holder made on its own (used): a seq already admitted is
 	// left as it is, so that nobody is admitted twice; any other becomes an
 	// admission until its Expires, spending its live offer or else one
-	// unit of budget, and the frontier moves past it. The places it passes
-	// without an offer can be claimed late, as lapsed offers are, while
-	// budget and capacity allow. Then it hands holder's previous lease
+	// unit of budget (which may run below zero), and the frontier moves
+	// past it. The places it passes without an offer can be claimed late,
+	// as lapsed offers are, while budget and capacity allow. Then it
+	// hands holder's previous lease
 	// back and, if lim.Admit, takes a new one of up to want admissions,
 	// shared fairly between the live holders and within the capacity free
 	// of admissions, offers and the other leases: the holder may admit on

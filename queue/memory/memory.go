@@ -140,7 +140,7 @@ func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue
 		// Compare as floats: tokens may be huge or infinite, and converting
 		// such a float to an integer is undefined.
 		if t := math.Floor(r.tokens); float64(n) > t {
-			n = max(0, int64(t)) // below zero while leases are out
+			n = max(0, int64(t)) // below zero after admissions under leases
 		}
 	}
 	if n > 0 {
@@ -190,7 +190,6 @@ func (s *Store) Lease(ctx context.Context, id, holder string, used []queue.Lease
 	}
 
 	if old, ok := r.leases[holder]; ok {
-		r.tokens = min(r.tokens+float64(old.n), max(l.burst, r.tokens))
 		r.leased -= old.n
 		delete(r.leases, holder)
 	}
@@ -204,7 +203,6 @@ func (s *Store) Lease(ctx context.Context, id, holder string, used []queue.Lease
 		}
 		r.leases[holder] = lease{n: n, exp: now + ttlMs + l.session}
 		r.leased += n
-		r.tokens -= float64(n)
 	}
 	return queue.Lease{N: int(n), Total: int(r.leased), Served: r.served, At: time.UnixMilli(now), Expires: time.UnixMilli(now + ttlMs)}, nil
 }

@@ -122,8 +122,8 @@ func Equivalent(t *testing.T, newA, newB NewStore) {
 		}
 		w.record(act, ra)
 	}
-	if w.firsts < 100 {
-		t.Errorf("only %d admissions in the walk: it exercised too little", w.firsts)
+	if w.firsts+int64(w.reported) < 100 {
+		t.Errorf("only %d admissions and %d own admissions in the walk: it exercised too little", w.firsts, w.reported)
 	}
 	if w.saves < 20 || w.conflicts < 5 {
 		t.Errorf("only %d policy saves and %d conflicts in the walk: it exercised too little", w.saves, w.conflicts)

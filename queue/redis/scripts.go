@@ -313,7 +313,6 @@ end
 local old = redis.call('HGET', kleases, holder)
 if old then
   local n = tonumber(string.match(old, '^(%d+):'))
-  r.tokens = math.min(r.tokens + n, math.max(lim.burst, r.tokens))
   r.leased = r.leased - n
   redis.call('HDEL', kleases, holder)
 end
@@ -324,7 +323,6 @@ if lim.admit and want > 0 then
   n = math.max(0, math.min(share, want - r.leased, free(r, lim)))
   redis.call('HSET', kleases, holder, int(n) .. ':' .. int(now + ttl + lim.session))
   r.leased = r.leased + n
-  r.tokens = r.tokens - n
 end
 save(r)
 return {n, r.leased, r.served, now, now + ttl}
