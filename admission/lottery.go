@@ -180,29 +180,54 @@ func (c *Controller) draw(ctx context.Context, r *Room) error {
 	if err != nil {
 		return fmt.Errorf("lottery entries of room %q: %w", r.id, err)
 	}
-	entrants := make([]lottery.Entrant, 0, len(marked))
-	for k := range marked {
+	// Every entry made after the sale start expires drawKeep after it was
+	// made, on the store's clock, so the latest expiry of the entries read
+	// marks where this reading ends: an entry made after it expires later.
+	var entrants []lottery.Entrant
+	var cutoff int64
+	for k, exp := range marked {
 		seq, id, ok := strings.Cut(k, ".")
 		n, err := strconv.ParseInt(seq, 10, 64)
 		if ok && err == nil && n >= 1 && lottery.ValidID(id) {
 			entrants = append(entrants, lottery.Entrant{Seq: n, ID: id})
+			cutoff = max(cutoff, exp.UnixMilli())
 		}
 	}
 	order := lottery.Draw(seed, last, lottery.Sort(entrants))
 	digest := hex.EncodeToString(order.Digest[:])
-	bound, err := c.store.Bind(ctx, r.id, set, "digest", digest, r.drawTTL())
+	bound, err := c.store.Bind(ctx, r.id, set, "digest", digest+":"+strconv.FormatInt(cutoff, 10), r.drawTTL())
 	if err != nil {
 		return fmt.Errorf("lottery draw of room %q: %w", r.id, err)
 	}
-	if bound != digest {
+	boundDigest, boundCutoff, _ := strings.Cut(bound, ":")
+	if boundDigest != digest {
 		// An entry reached the store after the first instance read them
-		// all, or before this one did: read again at the next tick, in
-		// case this instance is the one behind.
+		// all: draw from the entries that instance read, the ones that
+		// expire no later than its reading's last.
+		if b, err := strconv.ParseInt(boundCutoff, 10, 64); err == nil {
+			var first []lottery.Entrant
+			for k, exp := range marked {
+				seq, id, ok := strings.Cut(k, ".")
+				n, err := strconv.ParseInt(seq, 10, 64)
+				if ok && err == nil && n >= 1 && lottery.ValidID(id) && exp.UnixMilli() <= b {
+					first = append(first, lottery.Entrant{Seq: n, ID: id})
+				}
+			}
+			if o := lottery.Draw(seed, last, lottery.Sort(first)); hex.EncodeToString(o.Digest[:]) == boundDigest {
+				c.opts.Logger.Warn("lottery entries that came after the first instance's reading are not in the draw",
+					"room", r.id, "late", len(entrants)-len(first))
+				order, digest = o, boundDigest
+			}
+		}
+	}
+	if boundDigest != digest {
+		// This instance has not seen every entry the first one read yet:
+		// read again at the next tick.
 		if r.drawTries.Add(1) < drawAgreeTries {
 			return nil
 		}
 		c.opts.Logger.Error("lottery entries differ from the first draw's; drawing from this instance's reading",
-			"room", r.id, "digest", digest, "first_digest", bound, "entrants", order.Entrants)
+			"room", r.id, "digest", digest, "first_digest", boundDigest, "entrants", order.Entrants)
 	}
 	r.drawn.Store(&Drawn{Order: order, Seed: seed, Commitment: lottery.Commit(seed), At: now, opensAt: p.OpensAt})
 	c.opts.Logger.Info("lottery drawn", "room", r.id, "entrants", order.Entrants, "last", last, "commitment", lottery.Commit(seed), "digest", digest)
