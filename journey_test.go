@@ -130,6 +130,24 @@ func TestFanJourney(t *testing.T) {
 	}
 	t.Logf("seconds left on the page, a second apart: %v", etas)
 
+	// The operator pauses the sale while the laptop joins and the fan
+	// reloads, so that the fan is still in line for both, however slow
+	// the machine; the fan keeps the place through the pause.
+	operate := func(action string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+d.adminAddr+"/api/rooms/demo/"+action, nil)
+		req.Header.Set("Authorization", "Bearer journey-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s the sale: %d", action, resp.StatusCode)
+		}
+	}
+	operate("pause")
+
 	// The same page on a laptop, for the README's pictures: a second fan,
 	// behind the first.
 	laptop := browsertest.New(t, 1280, 800)
@@ -160,6 +178,7 @@ func TestFanJourney(t *testing.T) {
 	if after, err := chromedp.Run(bctx, chromedp.Evaluate[int](placeNumber)); err == nil && (after < 0 || after > before) {
 		t.Errorf("place %d after a reload, %d before", after, before)
 	}
+	operate("resume")
 	// The live region is rewritten as the place moves, which is what a
 	// screen reader announces: seen changed on the queue page itself.
 	moved := false
