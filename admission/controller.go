@@ -218,9 +218,11 @@ func (r *Room) Claim(ctx context.Context, seq int64) (queue.Claim, error) {
 	c, err := r.c.store.Claim(ctx, r.id, pl, r.limits())
 	if err != nil {
 		r.c.storeErrors.claim.Add(1)
-		if lc, ok := r.claimLeased(pl); ok && errors.Is(err, queue.ErrUnavailable) {
-			r.admitted.Add(1)
-			return lc, nil
+		if errors.Is(err, queue.ErrUnavailable) {
+			if lc, ok := r.claimLeased(pl); ok {
+				r.admitted.Add(1)
+				return lc, nil
+			}
 		}
 		return c, fmt.Errorf("claim place %d in room %q: %w", seq, r.id, err)
 	}

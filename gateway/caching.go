@@ -172,8 +172,8 @@ func (p purger) CacheRules() []admin.CacheRule {
 	return out
 }
 
-// Rules reports whether the gateway has any cache rule, so that a purge
-// naming a rule it does not have can be refused.
+// HasRule reports whether the gateway has a cache rule of that name, so
+// that a purge naming one it does not have can be refused.
 func (p purger) HasRule(name string) bool {
 	for _, r := range p.g.caching.Load().rules {
 		if r.Name == name {
