@@ -120,20 +120,29 @@ func (s *Store) Claim(ctx context.Context, id string, seq int64, lim queue.Limit
 	return queue.Claim{Outcome: queue.Admitted, Expires: time.UnixMilli(exp), First: true}, nil
 }
 
+// settled locks room id and settles it at the store's now under lim; the
+// caller unlocks it.
+func (s *Store) settled(ctx context.Context, id string, lim queue.Limits) (r *room, now int64, l limits, err error) {
+	if err := check(ctx, id); err != nil {
+		return nil, 0, l, err
+	}
+	r = s.room(id)
+	r.mu.Lock()
+	now = s.now().UnixMilli()
+	l = normalize(lim)
+	l.admit = r.admits(lim)
+	r.settle(now, l)
+	return r, now, l, nil
+}
+
 // Advance settles the room and, if lim.Admit, offers admission to as many
 // waiting visitors as budget, capacity and the line allow.
 func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue.Snapshot, error) {
-	if err := check(ctx, id); err != nil {
+	r, now, l, err := s.settled(ctx, id, lim)
+	if err != nil {
 		return queue.Snapshot{}, err
 	}
-	r := s.room(id)
-	r.mu.Lock()
 	defer r.mu.Unlock()
-
-	now := s.now().UnixMilli()
-	l := normalize(lim)
-	l.admit = r.admits(lim)
-	r.settle(now, l)
 	var n int64
 	if l.admit {
 		n = max(0, min(r.free(l), r.joined-r.served))
@@ -163,17 +172,11 @@ func (s *Store) Advance(ctx context.Context, id string, lim queue.Limits) (queue
 // new one, as queue.Store.Lease says, computing exactly as the Redis store
 // does.
 func (s *Store) Lease(ctx context.Context, id, holder string, used []queue.LeaseAdmission, want int, ttl time.Duration, lim queue.Limits) (queue.Lease, error) {
-	if err := check(ctx, id); err != nil {
+	r, now, l, err := s.settled(ctx, id, lim)
+	if err != nil {
 		return queue.Lease{}, err
 	}
-	r := s.room(id)
-	r.mu.Lock()
 	defer r.mu.Unlock()
-
-	now := s.now().UnixMilli()
-	l := normalize(lim)
-	l.admit = r.admits(lim)
-	r.settle(now, l)
 	for _, u := range queue.SortedAdmissions(used) {
 		seq := u.Seq
 		if seq < 1 || seq > r.joined || r.claimed.has(seq) {
