@@ -200,7 +200,7 @@ func openStore(rc gateway.RedisConfig, log *slog.Logger) (queue.Store, error) {
 	// The client's own lines (one per failed dial while Redis is down)
 	// go into the JSON log at debug level; the gateway logs the outage.
 	goredis.SetLogger(redisLog{log})
-	s, err := queueredis.New(client, queueredis.Options{Prefix: rc.KeyPrefix})
+	s, err := queueredis.New(client, queueredis.Options{Prefix: rc.KeyPrefix, Replicas: max(rc.WaitReplicas, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}

@@ -527,9 +527,18 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 		err  error
 	)
 	lim := r.limits()
-	if p.State == StateOpen {
+	lease := time.Duration(r.leaseFor.Load())
+	if lease > 0 {
+		// This instance's own slice goes back before it offers, so that
+		// the capacity it kept aside serves the line first; the slice is
+		// taken again from what is left.
+		err = c.renewLease(sctx, r, lim, 0)
+	}
+	switch {
+	case err != nil:
+	case p.State == StateOpen:
 		snap, err = c.store.Advance(sctx, r.id, lim)
-	} else {
+	default:
 		snap, err = c.store.Snapshot(sctx, r.id)
 	}
 	if err != nil {
@@ -539,7 +548,7 @@ func (c *Controller) tick(ctx context.Context, r *Room) error {
 	}
 	r.view.Store(&View{Snapshot: snap, Fresh: true})
 	r.sample(c.now())
-	if err := c.renewLease(sctx, r, lim, time.Duration(r.leaseFor.Load())); err != nil {
+	if err := c.renewLease(sctx, r, lim, lease); err != nil {
 		c.storeErrors.advance.Add(1)
 		return err
 	}

@@ -326,6 +326,12 @@ type RedisConfig struct {
 	Addrs []string `yaml:"addrs"`
 	// MasterName is the master's name in Sentinel.
 	MasterName string `yaml:"master_name"`
+	// WaitReplicas is how many replicas an admission must reach before a
+	// visitor gets a pass for it (WAIT, at most 100ms), so that a failover
+	// to a replica loses no admission: a visitor whose admission is not
+	// confirmed in time asks again. Default 1 in mode sentinel, 0
+	// otherwise; -1 turns it off. Not in mode cluster.
+	WaitReplicas int `yaml:"wait_replicas"`
 
 	// SentinelPassword is USHER_REDIS_SENTINEL_PASSWORD.
 	SentinelPassword string `yaml:"-"`
@@ -951,6 +957,9 @@ func (r *RedisConfig) validate(ps *config.Problems) {
 	if r.PoolSize < 0 {
 		ps.Add("redis.pool_size", "must not be negative")
 	}
+	if r.WaitReplicas < -1 || (r.Mode == "cluster" && r.WaitReplicas > 0) {
+		ps.Add("redis.wait_replicas", "must be -1 (off), 0 or a number of replicas, and is not for mode cluster")
+	}
 	switch r.Mode {
 	case "", "single":
 		if len(r.Addrs) > 0 {
@@ -963,6 +972,9 @@ func (r *RedisConfig) validate(ps *config.Problems) {
 			ps.Add("redis.url", "must use database 0 in mode cluster: Redis Cluster has no other")
 		}
 	case "sentinel":
+		if r.WaitReplicas == 0 {
+			r.WaitReplicas = 1
+		}
 		if r.MasterName == "" {
 			ps.Add("redis.master_name", "is required in mode sentinel: the name the sentinels know the master by")
 		}

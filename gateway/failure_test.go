@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -320,4 +321,154 @@ func TestRedisFailover(t *testing.T) {
 		t.Errorf("%d visitors got in while Redis was down with the room full, want none", n-admittedBefore)
 	}
 	srv.start("redis-server")
+}
+
+// freePort is a loopback port nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startProcess runs a redis-server with args until the test ends.
+func startProcess(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server %v: %v", args, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+}
+
+// TestSentinelFailover runs a sale on two instances over Redis Sentinel
+// (a master, a replica and a sentinel, started by the test) and fails the
+// master over to the replica in the middle of it. The instances follow the
+// new master, the line goes on, every fan gets in, and the new master
+// counts each admission once, within max_active.
+func TestSentinelFailover(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed; make test installs it")
+	}
+	goredis.SetLogger(quietRedisLog{})
+	master, replica, sentinel := freePort(t), freePort(t), freePort(t)
+	common := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}
+	startProcess(t, append([]string{"--port", strconv.Itoa(master), "--dir", t.TempDir()}, common...)...)
+	startProcess(t, append([]string{"--port", strconv.Itoa(replica), "--dir", t.TempDir(), "--replicaof", "127.0.0.1", strconv.Itoa(master)}, common...)...)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor main 127.0.0.1 %d 1\n"+
+		"sentinel down-after-milliseconds main 1000\nsentinel failover-timeout main 10000\n", sentinel, dir, master)
+	if err := os.WriteFile(dir+"/sentinel.conf", []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, dir+"/sentinel.conf", "--sentinel", "--loglevel", "warning")
+
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(sentinel)})
+	t.Cleanup(func() { sc.Close() })
+	ctx := t.Context()
+	masterAddr := func() string {
+		a, err := sc.GetMasterAddrByName(ctx, "main").Result()
+		if err != nil || len(a) != 2 {
+			return ""
+		}
+		return a[0] + ":" + a[1]
+	}
+	waitFor(t, "the sentinel to watch the master", func() bool { return masterAddr() == "127.0.0.1:"+strconv.Itoa(master) })
+	mc := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(master)})
+	t.Cleanup(func() { mc.Close() })
+	waitFor(t, "the replica to be in sync", func() bool {
+		info, err := mc.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	})
+
+	newClient := func() *goredis.Client {
+		return goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName: "main", SentinelAddrs: []string{"127.0.0.1:" + strconv.Itoa(sentinel)},
+			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+		})
+	}
+	const prefix = "usher-test:sentinel:"
+	keys := newKeys(t)
+	var gws []*testGateway
+	var admins []string
+	for range 2 {
+		client := newClient()
+		t.Cleanup(func() { client.Close() })
+		store, err := queueredis.New(client, queueredis.Options{Prefix: prefix, Replicas: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, admin, _, _ := runGatewayWith(t, func(c *Config) {
+			c.Queue.Tick = config.Duration(time.Second)
+			c.Rooms[0].State = "paused"
+			c.Rooms[0].RatePerMinute = 120
+			c.Rooms[0].MaxActive = 20
+			c.Rooms[0].FailoverLease = config.Duration(10 * time.Second)
+			c.Rooms[0].Shield.Allow = []string{"127.0.0.0/8"}
+		}, store, keys)
+		gws = append(gws, &testGateway{URL: u})
+		admins = append(admins, admin)
+	}
+	type fan struct {
+		b        *browser
+		gw       *testGateway
+		admitted bool
+	}
+	var fans []*fan
+	for i := range 30 {
+		f := &fan{b: newBrowser(t), gw: gws[i%2]}
+		f.b.join(f.gw)
+		fans = append(fans, f)
+	}
+	if code, body := adminCall(t, "POST", admins[0], "/api/rooms/sale/resume", ""); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	poll := func() int {
+		n := 0
+		for _, f := range fans {
+			if !f.admitted {
+				resp, body := f.b.get(f.gw.URL+"/_usher/status?room=sale", "Accept", "application/json")
+				f.admitted = resp.StatusCode == 200 && strings.Contains(body, `"admitted":true`)
+			}
+			if f.admitted {
+				n++
+			}
+		}
+		return n
+	}
+	pollUntil(t, "the first fans to get in", func() bool { return poll() >= 5 })
+
+	waitFor(t, "the sentinel to know the replica", func() bool {
+		rs, err := sc.Replicas(ctx, "main").Result()
+		if err != nil || len(rs) != 1 {
+			return false
+		}
+		return rs[0]["master-link-status"] == "ok" && !strings.Contains(rs[0]["flags"], "down")
+	})
+	if err := sc.Failover(ctx, "main").Err(); err != nil {
+		t.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	waitFor(t, "the replica to become the master", func() bool { return masterAddr() == "127.0.0.1:"+strconv.Itoa(replica) })
+	// max_active is 20 and sessions last ten minutes: twenty fans get in.
+	pollUntil(t, "twenty fans to get in across the failover", func() bool { return poll() >= 20 })
+	time.Sleep(3 * time.Second)
+	got := poll()
+	if got != 20 {
+		t.Errorf("%d fans got in with max_active 20", got)
+	}
+	nc := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(replica)})
+	t.Cleanup(func() { nc.Close() })
+	admitted, err := nc.HGet(ctx, prefix+"{sale}:q", "admitted").Int64()
+	if err != nil || admitted != int64(got) {
+		t.Errorf("the new master counts %d admissions (%v) for %d fans let in", admitted, err, got)
+	}
+	if active, err := nc.ZCard(ctx, prefix+"{sale}:active").Result(); err != nil || active > 20 {
+		t.Errorf("the new master holds %d live admissions (%v), more than max_active 20", active, err)
+	}
 }

@@ -59,13 +59,26 @@ type Options struct {
 	// Now replaces Redis TIME as the clock, for tests only: it is passed to
 	// every script as milliseconds. Nil (the default) uses Redis TIME.
 	Now func() time.Time
+	// Replicas, when positive, is how many replicas an admission must
+	// reach before the store reports it: the script and a WAIT go on one
+	// connection, so that a master that fails over to a replica loses no
+	// admission a visitor was given a pass for. An admission not confirmed
+	// within ReplicaTimeout is reported as the store's failure (a join
+	// then gives a place without it, and a claim may be repeated: the
+	// admission stands, once). For Sentinel, whose masters have replicas;
+	// not for Cluster. Default 0: no wait.
+	Replicas int
+	// ReplicaTimeout bounds the wait for replicas. Default 100ms.
+	ReplicaTimeout time.Duration
 }
 
 // Store is a queue.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	client goredis.UniversalClient
-	prefix string
-	now    func() time.Time
+	client         goredis.UniversalClient
+	prefix         string
+	now            func() time.Time
+	replicas       int
+	replicaTimeout time.Duration
 }
 
 // New returns a Store that keeps its rooms in client. The Store owns client:
@@ -81,7 +94,10 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("redis queue store: prefix %q must not contain '{' or '}'", prefix)
 	}
-	return &Store{client: client, prefix: prefix, now: opts.Now}, nil
+	if opts.ReplicaTimeout <= 0 {
+		opts.ReplicaTimeout = 100 * time.Millisecond
+	}
+	return &Store{client: client, prefix: prefix, now: opts.Now, replicas: max(opts.Replicas, 0), replicaTimeout: opts.ReplicaTimeout}, nil
 }
 
 // errEmptyRoom rejects the room id that would leave its keys without a hash
@@ -91,11 +107,16 @@ var errEmptyRoom = errors.New("empty room id")
 // Join gives a new visitor the next arrival number and admits them at once
 // when nobody waits ahead and lim allows it.
 func (s *Store) Join(ctx context.Context, room string, lim queue.Limits) (queue.Place, error) {
-	v, err := s.run(ctx, joinScript.Run, room, 3, s.args(lim)...)
+	v, replicated, err := s.runReplicated(ctx, joinScript, room, 3, s.args(lim)...)
 	if err != nil {
 		return queue.Place{}, fmt.Errorf("join room %q: %w", room, err)
 	}
 	p := queue.Place{Seq: v[0], Admitted: v[1] == 1}
+	if p.Admitted && replicated != nil {
+		// The place stands; its admission is claimed again, and answered
+		// from the store, once a replica has it.
+		p.Admitted = false
+	}
 	if p.Admitted {
 		p.Expires = time.UnixMilli(v[2])
 	}
@@ -108,7 +129,10 @@ var outcomes = [...]queue.Outcome{queue.NotOffered, queue.Admitted, queue.Lapsed
 // Claim turns the offer made to seq into an admission, or answers why it
 // cannot.
 func (s *Store) Claim(ctx context.Context, room string, seq int64, lim queue.Limits) (queue.Claim, error) {
-	v, err := s.run(ctx, claimScript.Run, room, 3, append(s.args(lim), seq)...)
+	v, replicated, err := s.runReplicated(ctx, claimScript, room, 3, append(s.args(lim), seq)...)
+	if err == nil && v[2] == 1 && replicated != nil {
+		err = replicated
+	}
 	if err != nil {
 		return queue.Claim{}, fmt.Errorf("claim seq %d in room %q: %w", seq, room, err)
 	}
@@ -141,7 +165,12 @@ func (s *Store) Lease(ctx context.Context, room, holder string, used []queue.Lea
 	for _, u := range queue.SortedAdmissions(used) {
 		args = append(args, u.Seq, u.Expires.UnixMilli())
 	}
-	v, err := s.run(ctx, leaseScript.Run, room, 5, args...)
+	v, replicated, err := s.runReplicated(ctx, leaseScript, room, 5, args...)
+	if err == nil && (len(used) > 0 || v[0] > 0) && replicated != nil {
+		// The admissions reported, and the capacity the new lease keeps,
+		// must survive a failover before the holder relies on them.
+		err = replicated
+	}
 	if err != nil {
 		return queue.Lease{}, fmt.Errorf("lease in room %q: %w", room, err)
 	}
@@ -301,6 +330,48 @@ func (s *Store) run(ctx context.Context, script runner, room string, n int, args
 	return s.eval(ctx, script, s.keys(room), n, args...)
 }
 
+// runReplicated is run for a script that may admit someone. With
+// Options.Replicas set, the script and a WAIT for the replicas go on one
+// connection (a pipeline), and replicated is the error to report if the
+// script's writes did not reach them in time; the caller decides whether
+// what the script did needs them.
+func (s *Store) runReplicated(ctx context.Context, script *goredis.Script, room string, n int, args ...any) (v []int64, replicated, err error) {
+	if s.replicas == 0 {
+		v, err = s.run(ctx, script.Run, room, n, args...)
+		return v, nil, err
+	}
+	if room == "" {
+		return nil, nil, errEmptyRoom
+	}
+	keys := s.keys(room)
+	for attempt := 0; ; attempt++ {
+		var eval *goredis.Cmd
+		var wait *goredis.Cmd
+		_, perr := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			eval = script.EvalSha(ctx, p, keys, args...)
+			wait = p.Do(ctx, "wait", s.replicas, s.replicaTimeout.Milliseconds())
+			return nil
+		})
+		if perr != nil && goredis.HasErrorPrefix(eval.Err(), "NOSCRIPT") && attempt == 0 {
+			if err := script.Load(ctx, s.client).Err(); err != nil {
+				return nil, nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+			}
+			continue
+		}
+		if err := eval.Err(); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+		}
+		v, err = decode(eval, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if got, werr := wait.Int64(); werr != nil || got < int64(s.replicas) {
+			replicated = fmt.Errorf("%w: the change reached %d of %d replicas within %v (%v)", queue.ErrUnavailable, got, s.replicas, s.replicaTimeout, werr)
+		}
+		return v, replicated, nil
+	}
+}
+
 // eval runs a script on keys and checks that it answered n integers.
 // Failures to reach Redis, and errors Redis answers, wrap
 // queue.ErrUnavailable; a context that ended stays recognisable as well.
@@ -309,6 +380,11 @@ func (s *Store) eval(ctx context.Context, script runner, keys []string, n int, a
 	if err := cmd.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
 	}
+	return decode(cmd, n)
+}
+
+// decode reads a script's reply of n integers.
+func decode(cmd *goredis.Cmd, n int) ([]int64, error) {
 	v, err := cmd.Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("decode script reply: %w", err)

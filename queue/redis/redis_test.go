@@ -520,3 +520,53 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicasNotReached: with Options.Replicas on a Redis without
+// replicas, nothing that admits someone is reported as done: a join that
+// would admit at once gives a place without the admission, a claim that
+// admits fails (and answers the admission, not first, once asked again
+// with no wait), and a lease that keeps capacity fails; what admits nobody
+// goes through. The scripts run through the replica path even after their
+// cache was flushed.
+func TestReplicasNotReached(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	clock := queuetest.NewClock(queuetest.Start)
+	s, err := redis.New(c, redis.Options{Prefix: prefix, Now: clock.Now, Replicas: 1, ReplicaTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Join(ctx, "room", lim)
+	if err != nil || p.Seq != 1 || p.Admitted {
+		t.Fatalf("a join that admits at once: %+v, %v; want place 1 without the admission", p, err)
+	}
+	if _, err := s.Claim(ctx, "room", 1, lim); err != nil {
+		t.Errorf("claiming the admission the join made, which is not first: %v", err)
+	}
+	paused := lim
+	paused.Admit = false
+	if _, err := s.Join(ctx, "room", paused); err != nil {
+		t.Fatalf("a join that waits: %v", err)
+	}
+	clock.Add(time.Minute)
+	if snap, err := s.Advance(ctx, "room", lim); err != nil || snap.Offered != 1 {
+		t.Fatalf("advance: %+v, %v", snap, err)
+	}
+	if _, err := s.Claim(ctx, "room", 2, lim); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("a claim that admits with no replica to confirm it: %v, want the store unavailable", err)
+	}
+	plain := newStore(t, c, prefix, clock.Now)
+	if cl, err := plain.Claim(ctx, "room", 2, lim); err != nil || cl.Outcome != queue.Admitted || cl.First {
+		t.Errorf("the same claim again: %+v, %v; want the admission it made, not first", cl, err)
+	}
+	if _, err := s.Lease(ctx, "room", "a", nil, 2, time.Second, lim); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("a lease that keeps capacity with no replica: %v, want the store unavailable", err)
+	}
+	if l, err := s.Lease(ctx, "room", "a", nil, 0, time.Second, lim); err != nil || l.N != 0 {
+		t.Errorf("handing a lease back: %+v, %v", l, err)
+	}
+}
