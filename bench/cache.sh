@@ -23,9 +23,6 @@ ROUNDS=${2:-3}
 CONNS=${CONNS:-1000}
 DELAY_MS=${DELAY_MS:-200}
 cd "$(dirname "$0")/.."
-for tool in nginx wrk taskset go curl; do
-	command -v $tool >/dev/null 2>&1 || { echo "bench/cache.sh needs $tool (apt-get install nginx-light wrk)" >&2; exit 1; }
-done
 # 1,000 client connections, as many upstream at worst, and wrk's own: raise
 # the open files limit as far as allowed (nginx and usher inherit it).
 # ulimit -n is not POSIX, but dash, bash and busybox sh all have it.
@@ -37,6 +34,8 @@ nofile=$(ulimit -n)
 	echo "warning: ulimit -n is $nofile, low for $CONNS connections" >&2
 
 work=$(mktemp -d)
+. bench/lib.sh
+need nginx wrk taskset go curl
 chmod 755 "$work" # nginx workers may run as another user
 pids=""
 cleanup() {
@@ -55,19 +54,8 @@ USHER=127.0.0.1:18093
 go build -o "$work/slowpage" ./bench/slowpage
 go build -o "$work/usher" .
 
-mkdir "$work/cache" "$work/tmp"
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-pid $work/proxy.pid;
-error_log $work/proxy.err warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $work/tmp/body;
-  proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi;
-  uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
+mkdir "$work/cache"
+{ nginx_head proxy 8192; cat <<CONF; } > "$work/proxy.conf"
   proxy_cache_path $work/cache levels=1:2 keys_zone=landing:10m max_size=64m inactive=10m use_temp_path=off;
   upstream origin { server $ORIGIN; keepalive 128; keepalive_requests 1000000; }
   server {
@@ -156,9 +144,6 @@ for p in nginx usher; do
 	cmp -s "$work/got" "$work/page" || { echo "$p did not serve the page:" >&2; head -c 300 "$work/got" >&2; cat "$work/proxy.err" "$work/usher.log" >&2; exit 1; }
 done
 
-# cpu_ticks PID...: user+system CPU time of processes so far, in clock ticks.
-cpu_ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk '{t += $14 + $15} END {print t + 0}'; }
-HZ=$(getconf CLK_TCK)
 count() { curl -sf "http://$ORIGIN/_count"; }
 settle=$(awk -v d="$DELAY_MS" 'BEGIN {printf "%.1f", (d + 300) / 1000}')
 
@@ -203,7 +188,6 @@ for r in $(seq "$ROUNDS"); do
 	run usher "http://$USHER/"
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 echo "medians"
 printf '  %-6s %10s  %9s  %10s  %8s  %8s  %10s  %8s\n' "" "req/s" "p99 ms" "CPU-us/req" "non-2xx" "sock-err" "origin req" "origin/s"
@@ -212,10 +196,8 @@ for name in nginx usher; do
 		"$(col $name 5)" "$(col $name 6)" "$(col $name 7)" "$(col $name 8)"
 done
 echo "ratios usher / nginx (throughput)"
-awk '$1 == "nginx" {n[++i] = $2} $1 == "usher" {u[++j] = $2} END {
-	for (r = 1; r <= j; r++) printf "  round %d  %.2f\n", r, u[r] / n[r] }' "$work/results"
-ratio=$(awk '$1 == "nginx" {n[++i] = $2} $1 == "usher" {u[++j] = $2} END {
-	for (r = 1; r <= j; r++) printf "%.4f\n", u[r] / n[r] }' "$work/results" | median)
+round_ratios nginx usher | awk '{printf "  round %d  %.2f\n", NR, $1}'
+ratio=$(round_ratios nginx usher | median)
 cpu_ratio=$(awk -v u="$(col usher 4)" -v n="$(col nginx 4)" 'BEGIN {printf "%.2f", n ? u / n : 0}')
 printf '  median   %.2f\n' "$ratio"
 echo "ratio usher / nginx (CPU per request, lower is better)"

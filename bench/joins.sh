@@ -34,11 +34,9 @@ CONNS=${2:-128}
 ROUNDS=${3:-3}
 REDIS_URL=${USHER_BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 cd "$(dirname "$0")/.."
-for tool in nginx wrk taskset curl go redis-cli; do
-	command -v $tool >/dev/null 2>&1 || { echo "bench/joins.sh needs $tool (apt-get install nginx-light wrk redis-tools)" >&2; exit 1; }
-done
-
 work=$(mktemp -d)
+. bench/lib.sh
+need nginx wrk taskset curl go redis-cli
 chmod 755 "$work" # nginx workers may run as another user
 prefix="usher-bench-$$:"
 usher_pid=""
@@ -114,20 +112,8 @@ retry_after=$(header Retry-After | conf_string) || no_conf
 set_cookie=$(header Set-Cookie | conf_string) || no_conf
 [ -n "$set_cookie" ] || { echo "no ticket cookie in usher's answer:" >&2; cat "$work/join.head" >&2; exit 1; }
 
-mkdir "$work/tmp"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_head nginx; cat <<CONF; } > "$work/nginx.conf"
   server_tokens off;
-  client_body_temp_path $work/tmp/body;
-  proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi;
-  uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
   server {
     listen $NGINX backlog=4096;
     keepalive_requests 1000000;
@@ -154,9 +140,6 @@ if [ "$code" != "429 application/json" ] || ! cmp -s "$work/nginx.json" "$work/j
 fi
 size() { wc -c < "$1" | tr -d ' '; }
 
-# cpu_ticks PID: user+system CPU time of a process so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
 run() { # name
 	case $1 in
@@ -201,7 +184,6 @@ for r in $(seq "$ROUNDS"); do
 	run usher
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 echo "medians"
 printf '  %-6s %10s  %9s  %10s\n' "" "req/s" "p99 ms" "CPU-us/req"
@@ -209,10 +191,8 @@ for name in nginx usher; do
 	printf '  %-6s %10s  %9s  %10s\n' "$name" "$(col $name 2)" "$(col $name 3)" "$(col $name 4)"
 done
 echo "ratios usher / nginx (throughput: joins/s over baseline answers/s)"
-awk '$1 == "nginx" {n[++i] = $2} $1 == "usher" {u[++j] = $2} END {
-	for (r = 1; r <= j; r++) printf "  round %d  %.2f\n", r, u[r] / n[r] }' "$work/results"
-ratio=$(awk '$1 == "nginx" {n[++i] = $2} $1 == "usher" {u[++j] = $2} END {
-	for (r = 1; r <= j; r++) printf "%.4f\n", u[r] / n[r] }' "$work/results" | median)
+round_ratios nginx usher | awk '{printf "  round %d  %.2f\n", NR, $1}'
+ratio=$(round_ratios nginx usher | median)
 cpu_ratio=$(awk -v u="$(col usher 4)" -v n="$(col nginx 4)" 'BEGIN {printf "%.2f", n ? u / n : 0}')
 printf '  median   %.2f\n' "$ratio"
 echo "ratio usher / nginx (CPU per request, higher is costlier)"

@@ -15,11 +15,9 @@ DURATION=${1:-10}
 ROUNDS=${2:-3}
 CONNS=${CONNS:-64}
 cd "$(dirname "$0")/.."
-for tool in nginx wrk taskset; do
-	command -v $tool >/dev/null 2>&1 || { echo "bench/proxy.sh needs $tool (apt-get install nginx-light wrk)" >&2; exit 1; }
-done
-
 work=$(mktemp -d)
+. bench/lib.sh
+need nginx wrk taskset
 chmod 755 "$work" # nginx workers may run as another user
 pids=""
 cleanup() {
@@ -37,13 +35,7 @@ NGINX=127.0.0.1:18082
 USHER=127.0.0.1:18083
 
 head -c 1024 /dev/zero | tr '\0' 'x' > "$work/page"
-cat > "$work/origin.conf" <<CONF
-worker_processes 1;
-pid $work/origin.pid;
-error_log $work/origin.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_head origin; cat <<CONF; } > "$work/origin.conf"
   server {
     listen $ORIGIN reuseport backlog=4096;
     keepalive_requests 1000000;
@@ -51,13 +43,7 @@ http {
   }
 }
 CONF
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-pid $work/proxy.pid;
-error_log $work/proxy.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_head proxy; cat <<CONF; } > "$work/proxy.conf"
   upstream origin { server $ORIGIN; keepalive 128; keepalive_requests 1000000; }
   server {
     listen $NGINX backlog=4096;
@@ -91,6 +77,8 @@ rooms:
     rate_per_minute: 1000000
     max_active: 1000000
     session: 1h
+    # One client makes every request: no per-client limit on them.
+    limits: {admitted: {per_minute: 0}}
 CONF
 
 taskset -c 0 nginx -c "$work/origin.conf" -p "$work"
@@ -103,13 +91,13 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 # A pass, as an admitted visitor holds it: the empty room admits at once.
-pass=$(curl -si "http://$USHER/protected/page" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: usher_pass_bench=\([^;]*\).*/\1/p')
+# The load comes with a browser's headers, so that the bot score, which
+# every request in a room meets, finds nothing against it.
+UA="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+LANG_HEADER="en-GB,en;q=0.9"
+pass=$(curl -si -A "$UA" -H "Accept-Language: $LANG_HEADER" -H "Accept: text/html" "http://$USHER/protected/page" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: usher_pass_bench=\([^;]*\).*/\1/p')
 [ -n "$pass" ] || { echo "no pass from usher" >&2; cat "$work/usher.log" >&2; exit 1; }
-curl -sf -H "Cookie: usher_pass_bench=$pass" "http://$USHER/protected/page" > "$work/got" || true; cmp -s "$work/got" "$work/page" || { echo "usher did not proxy the page:" >&2; head -c 300 "$work/got" >&2; cat "$work/usher.log" >&2; exit 1; }
-
-# cpu_ticks PID: user+system CPU time of a process so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
+curl -sf -A "$UA" -H "Accept-Language: $LANG_HEADER" -H "Cookie: usher_pass_bench=$pass" "http://$USHER/protected/page" > "$work/got" || true; cmp -s "$work/got" "$work/page" || { echo "usher did not proxy the page:" >&2; head -c 300 "$work/got" >&2; cat "$work/usher.log" >&2; exit 1; }
 
 run() { # name url [cookie]
 	case $1 in
@@ -119,9 +107,10 @@ run() { # name url [cookie]
 	esac
 	before=$(cpu_ticks "$pid")
 	if [ -n "${3:-}" ]; then
-		taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "Cookie: usher_pass_bench=$3" "$2" > "$work/$1.out"
+		taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "User-Agent: $UA" -H "Accept-Language: $LANG_HEADER" \
+			-H "Cookie: usher_pass_bench=$3" "$2" > "$work/$1.out"
 	else
-		taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$2" > "$work/$1.out"
+		taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "User-Agent: $UA" -H "Accept-Language: $LANG_HEADER" "$2" > "$work/$1.out"
 	fi
 	after=$(cpu_ticks "$pid")
 	rps=$(awk '/^Requests\/sec/ {print $2}' "$work/$1.out")
@@ -144,7 +133,6 @@ for r in $(seq "$ROUNDS"); do
 	run usher-0 "http://$USHER/page"
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "medians"
 for name in direct nginx usher usher-0; do
 	rps=$(awk -v n="$name" '$1 == n {print $2}' "$work/results" | median)
