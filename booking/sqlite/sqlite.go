@@ -97,6 +97,10 @@ func open(dsn string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
+// migrateAttempts is how many times Open tries a migration that met a
+// lock.
+const migrateAttempts = 5
+
 // start migrates the database and returns the store on it.
 func start(ctx context.Context, reader, writer *sql.DB) (*sqlstore.Store, error) {
 	closeAll := func() {
@@ -110,7 +114,18 @@ func start(ctx context.Context, reader, writer *sql.DB) (*sqlstore.Store, error)
 		closeAll()
 		return nil, err
 	}
-	if err := sqlstore.Migrate(ctx, writer, Dialect, sub); err != nil {
+	// Processes that open one file together may meet SQLite's locks where
+	// it answers busy at once rather than waiting (turning the file to WAL,
+	// or a read that must become a write): the migration is idempotent, so
+	// it is tried again a few times.
+	for attempt := 1; ; attempt++ {
+		err = sqlstore.Migrate(ctx, writer, Dialect, sub)
+		if err == nil || classify(err) != sqlstore.FailureBusy || attempt == migrateAttempts {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
+	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
