@@ -206,34 +206,10 @@ func TestRedisFailover(t *testing.T) {
 
 	// 24 visitors wait in the paused room, every other one on each
 	// instance; then the sale opens.
-	type fan struct {
-		b        *browser
-		gw       *testGateway
-		admitted bool
-	}
-	var fans []*fan
-	for i := range 24 {
-		f := &fan{b: newBrowser(t), gw: gws[i%2]}
-		f.b.join(f.gw)
-		fans = append(fans, f)
-	}
-	if code, body := adminCall(t, "POST", admins[0], "/api/rooms/sale/resume", ""); code != 200 {
-		t.Fatalf("resume: %d %s", code, body)
-	}
+	fans := lineUp(t, gws, admins[0], 24)
 	// Each instance renews its lease every tick; within a few they share
 	// the room's 10 (60 a minute for 10s) five and five.
-	waitFor(t, "the instances to share the lease", func() bool {
-		ls, err := client.HGetAll(ctx, prefix+"{sale}:leases").Result()
-		if err != nil || len(ls) != 2 {
-			return false
-		}
-		for _, v := range ls {
-			if !strings.HasPrefix(v, "5:") {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the instances to share the lease", leasesHold(t, client, prefix, 5))
 	before := counter("admitted")
 	srv.stop()
 
@@ -302,18 +278,7 @@ func TestRedisFailover(t *testing.T) {
 	if code, body := adminCall(t, "PATCH", admins[0], "/api/rooms/sale", fmt.Sprintf(`{"max_active":%d}`, active)); code != 200 {
 		t.Fatalf("lower max_active: %d %s", code, body)
 	}
-	waitFor(t, "the leases to hold nothing", func() bool {
-		ls, err := client.HGetAll(ctx, prefix+"{sale}:leases").Result()
-		if err != nil || len(ls) != 2 {
-			return false
-		}
-		for _, v := range ls {
-			if !strings.HasPrefix(v, "0:") {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the leases to hold nothing", leasesHold(t, client, prefix, 0))
 	admittedBefore := poll()
 	srv.stop()
 	time.Sleep(3 * time.Second)
@@ -415,20 +380,7 @@ func TestSentinelFailover(t *testing.T) {
 		gws = append(gws, &testGateway{URL: u})
 		admins = append(admins, admin)
 	}
-	type fan struct {
-		b        *browser
-		gw       *testGateway
-		admitted bool
-	}
-	var fans []*fan
-	for i := range 30 {
-		f := &fan{b: newBrowser(t), gw: gws[i%2]}
-		f.b.join(f.gw)
-		fans = append(fans, f)
-	}
-	if code, body := adminCall(t, "POST", admins[0], "/api/rooms/sale/resume", ""); code != 200 {
-		t.Fatalf("resume: %d %s", code, body)
-	}
+	fans := lineUp(t, gws, admins[0], 30)
 	poll := func() int {
 		n := 0
 		for _, f := range fans {
@@ -470,5 +422,45 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	if active, err := nc.ZCard(ctx, prefix+"{sale}:active").Result(); err != nil || active > 20 {
 		t.Errorf("the new master holds %d live admissions (%v), more than max_active 20", active, err)
+	}
+}
+
+// lineFan is a fan in line on one of several instances.
+type lineFan struct {
+	b        *browser
+	gw       *testGateway
+	admitted bool
+}
+
+// lineUp has n fans join the paused room "sale", every other one on each
+// instance, then opens the sale through the admin listener admin.
+func lineUp(t *testing.T, gws []*testGateway, admin string, n int) []*lineFan {
+	t.Helper()
+	var fans []*lineFan
+	for i := range n {
+		f := &lineFan{b: newBrowser(t), gw: gws[i%len(gws)]}
+		f.b.join(f.gw)
+		fans = append(fans, f)
+	}
+	if code, body := adminCall(t, "POST", admin, "/api/rooms/sale/resume", ""); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	return fans
+}
+
+// leasesHold reports whether room sale has two leases in Redis under
+// prefix, each of n admissions.
+func leasesHold(t *testing.T, client *goredis.Client, prefix string, n int) func() bool {
+	return func() bool {
+		ls, err := client.HGetAll(t.Context(), prefix+"{sale}:leases").Result()
+		if err != nil || len(ls) != 2 {
+			return false
+		}
+		for _, v := range ls {
+			if !strings.HasPrefix(v, strconv.Itoa(n)+":") {
+				return false
+			}
+		}
+		return true
 	}
 }
