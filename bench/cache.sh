@@ -62,13 +62,7 @@ mkdir "$work/cache"
     listen $NGINX backlog=4096;
     keepalive_requests 1000000;
     location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Forwarded-Host \$host;
+$(nginx_proxy)
       proxy_cache landing;
       proxy_cache_lock on;
       proxy_cache_lock_timeout 5s;

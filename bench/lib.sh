@@ -30,6 +30,21 @@ http {
 CONF
 }
 
+# nginx_proxy: the inside of a location that passes requests to the
+# upstream "origin" as usher does: HTTP/1.1 with keep-alive, the Host kept,
+# the X-Forwarded-* headers set.
+nginx_proxy() {
+	cat <<'CONF'
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+CONF
+}
+
 # cpu_ticks PID...: the user and system CPU time of the processes so far,
 # in clock ticks.
 cpu_ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk '{t += $14 + $15} END {print t + 0}'; }
