@@ -52,6 +52,10 @@ type Claims struct {
 	// copy shows itself by its age. 0 for passes, and for tickets made
 	// before tickets rotated.
 	Gen int64
+	// Proved says the visitor solved a proof-of-work challenge for this
+	// place (the pow claim): at its join, or later when asked to prove
+	// itself. Tickets only.
+	Proved bool
 	// IssuedAt is when the token was signed.
 	IssuedAt time.Time
 	// Expires is when the token stops being valid.
@@ -174,6 +178,7 @@ type wireClaims struct {
 	Seq      int64            `json:"seq"`
 	Account  string           `json:"uid,omitempty"`
 	Gen      int64            `json:"gen,omitempty"`
+	Proved   bool             `json:"pow,omitempty"`
 	IssuedAt *jwt.NumericDate `json:"iat"`
 	Expires  *jwt.NumericDate `json:"exp"`
 }
@@ -207,6 +212,7 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 		Seq:      c.Seq,
 		Account:  c.Account,
 		Gen:      c.Gen,
+		Proved:   c.Proved,
 		IssuedAt: jwt.NewNumericDate(c.IssuedAt),
 		Expires:  jwt.NewNumericDate(c.Expires),
 	})
@@ -368,6 +374,7 @@ func (t *Tokens) parse(token string) (Claims, string, error) {
 		Seq:      w.Seq,
 		Account:  w.Account,
 		Gen:      w.Gen,
+		Proved:   w.Proved,
 		IssuedAt: w.IssuedAt.UTC(),
 		Expires:  w.Expires.UTC(),
 	}, kid, nil

@@ -99,6 +99,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}{
 		{"ticket with account", Claims{Kind: KindTicket, Room: "finals", Visitor: NewVisitorID(), Seq: 1234, Account: "acct-42", IssuedAt: t0, Expires: t0.Add(time.Hour)}},
 		{"ticket with a generation", Claims{Kind: KindTicket, Room: "finals", Visitor: NewVisitorID(), Seq: 1234, Gen: 7, IssuedAt: t0, Expires: t0.Add(time.Hour)}},
+		{"ticket that proved itself", Claims{Kind: KindTicket, Room: "finals", Visitor: NewVisitorID(), Seq: 99, Gen: 2, Proved: true, IssuedAt: t0, Expires: t0.Add(time.Hour)}},
 		{"pass without account", testPass()},
 		{"sequence zero", Claims{Kind: KindTicket, Room: "r", Visitor: "v", IssuedAt: t0.Add(-time.Minute), Expires: t0.Add(time.Second)}},
 	}
@@ -140,6 +141,9 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			}
 			if tt.claims.Gen != 0 {
 				want["gen"] = float64(tt.claims.Gen)
+			}
+			if tt.claims.Proved {
+				want["pow"] = true
 			}
 			if !maps.Equal(p, want) {
 				t.Errorf("payload = %v, want %v", p, want)

@@ -107,21 +107,31 @@ func (g *Gateway) screenJoin(ctx *fasthttp.RequestCtx, rm *room, cl client, hadT
 	return true
 }
 
-// screenPoll scores a status poll of a visitor in line, and refuses it
-// with 403 at the room's block_at; pollAfter is the interval the visitor
-// is told now, never more than the one it was told before, since places
-// only move forward. A poll that comes sooner than the visitor was told
-// (more often than three tabs would) is answered 429 with the interval to
-// wait: the place is kept, and a fan's page, which waits as told, never
-// meets it.
-func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, visitor string, pollAfter time.Duration) bool {
+// screenPoll scores a status poll of a visitor in line (c is its ticket's
+// claims), and refuses it with 403 at the room's block_at; pollAfter is the
+// interval the visitor is told now, never more than the one it was told
+// before, since places only move forward. A place that has not proved
+// itself, polling with a score at challenge_at (from a crowded address,
+// say), is asked to prove itself (see mustProve). A poll
+// that comes sooner than the visitor was told (more often than three tabs
+// would) is answered 429 with the interval to wait: the place is kept, and
+// a fan's page, which waits as told, never meets it.
+func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, c admission.Claims, pollAfter time.Duration) bool {
 	if cl.trusted {
 		return true
 	}
-	reasons := rm.scorer.Poll(shieldRequest(ctx, cl), visitor, pollAfter, g.now())
+	reasons := rm.scorer.Poll(shieldRequest(ctx, cl), c.Visitor, pollAfter, g.now())
+	if c.Proved {
+		// The address's record is about the places it took; this one
+		// has paid for its own.
+		reasons &^= shield.ReasonCrowdedAddress
+	}
 	if s := rm.shield; s.BlockAt > 0 && reasons.Score() >= s.BlockAt {
 		g.decide(rm, decideBlock, reasons, "status", cl)
 		refuseBot(ctx)
+		return false
+	}
+	if g.mustProve(ctx, rm, cl, c, reasons, "status", fasthttp.StatusTooManyRequests, true) {
 		return false
 	}
 	if reasons&shield.ReasonFastPoll != 0 {
@@ -135,6 +145,39 @@ func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, visi
 		return false
 	}
 	g.decide(rm, decideAllow, reasons, "status", cl)
+	return true
+}
+
+// screenPlace scores a page load of a visitor in line (c is its ticket's
+// claims), as screenPoll does a poll but without judging its pace: a page
+// without JavaScript reloads itself. It answers the challenge page (or,
+// to clients that ask for JSON, 429 with the challenge) and returns false
+// when the place must prove itself.
+func (g *Gateway) screenPlace(ctx *fasthttp.RequestCtx, rm *room, cl client, c admission.Claims) bool {
+	if cl.trusted || c.Proved {
+		return true
+	}
+	reasons := shield.HeaderReasons(shieldRequest(ctx, cl))
+	if rm.scorer.Crowded(cl.addr, g.now()) {
+		reasons |= shield.ReasonCrowdedAddress
+	}
+	return !g.mustProve(ctx, rm, cl, c, reasons, "page", fasthttp.StatusOK, wantsJSON(ctx))
+}
+
+// mustProve asks a place that has not proved itself, scored at the room's
+// challenge_at without counting the pace of its polls, for a challenge
+// bound to its visitor, and says whether it did: a place polling from a
+// crowded address, above all (see [shield.Scorer.Crowded]). A fan behind
+// a shared address solves one challenge, after which its ticket says it
+// proved (see reprove); a bot that does not solve it gets no further, and
+// its place lapses when its turn comes.
+func (g *Gateway) mustProve(ctx *fasthttp.RequestCtx, rm *room, cl client, c admission.Claims, reasons shield.Reason, on string, status int, asJSON bool) bool {
+	score := (reasons &^ shield.ReasonFastPoll).Score()
+	if c.Proved || rm.shield.ChallengeAt <= 0 || score < rm.shield.ChallengeAt {
+		return false
+	}
+	g.decide(rm, decideChallenge, reasons, on, cl)
+	g.answerChallengeFor(ctx, rm, score, status, c.Visitor, asJSON)
 	return true
 }
 
@@ -351,9 +394,9 @@ func (g *Gateway) serveChallenge(ctx *fasthttp.RequestCtx) {
 			g.askLogin(ctx, rm)
 			return
 		}
-		v, ok = g.joinAccount(ctx, rm, ch.Visitor, account)
+		v, ok = g.joinAccount(ctx, rm, ch.Visitor, account, true)
 	} else {
-		v, ok = g.joinAs(ctx, rm, ch.Visitor)
+		v, ok = g.joinAs(ctx, rm, ch.Visitor, true)
 	}
 	if !ok {
 		return

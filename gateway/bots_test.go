@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +59,21 @@ func challengeOf(t *testing.T, body string) challengeJSON {
 		t.Fatalf("no challenge in %q (%v)", body, err)
 	}
 	return a.Challenge
+}
+
+// pageChallengeOf reads the challenge out of the challenge page's
+// attributes, as its script does.
+func pageChallengeOf(t *testing.T, body string) challengeJSON {
+	t.Helper()
+	attr := func(name string) string {
+		m := regexp.MustCompile(name + `="([^"]*)"`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in the challenge page %.300q", name, body)
+		}
+		return html.UnescapeString(m[1])
+	}
+	bits, _ := strconv.Atoi(attr("data-bits"))
+	return challengeJSON{Token: attr("data-token"), ID: attr("data-id"), Bits: bits, Submit: attr("data-submit-url")}
 }
 
 // solve finds the nonce of a challenge, as the page's worker does.
@@ -368,5 +385,92 @@ func TestFastPoll(t *testing.T) {
 	}
 	if got := g.reasons("block", "fast_poll"); got < 3 {
 		t.Errorf("usher_shield_reasons_total{decision=block,reason=fast_poll} = %v", got)
+	}
+}
+
+// TestCrowdedAddress: the places one address takes before it goes over its
+// join allowance prove themselves once it has, like those after: each is
+// asked for a challenge on its next poll or page, keeps its place once it
+// solves it, and is not asked again. A place from another address, and
+// one that proved at its join, go on as before.
+func TestCrowdedAddress(t *testing.T) {
+	for _, kind := range storeKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			clk := newClock()
+			g, _ := startGateway(t, gatewaySetup{keys: newKeys(t), clock: clk, origin: newOrigin(t, nil).URL, store: kind.open(t, clk.Now),
+				room: func(r *RoomConfig) { r.State, r.Shield.ChallengeBits, r.Shield.ChallengeBitsMax = "paused", 8, 10 }})
+			shared := net.IPv4(127, 13, 0, 1)
+			var tabs []*browser
+			for range shield.DefaultCookielessJoins {
+				b := newBrowserFrom(t, shared)
+				b.join(g)
+				tabs = append(tabs, b)
+			}
+			elsewhere := newBrowserFrom(t, net.IPv4(127, 13, 1, 1))
+			elsewhere.join(g)
+			// Within the allowance, the places poll as any.
+			clk.Add(2 * time.Second)
+			first := tabs[0].status(g).position(t)
+
+			// One more from the address is challenged at its join...
+			late := newBrowserFrom(t, shared)
+			resp, lateBody := late.get(g.URL + "/events/1")
+			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "worker-src") {
+				t.Fatalf("the join over the allowance: %d %.200q", resp.StatusCode, lateBody)
+			}
+			// ...and from now on the places it took before must prove
+			// themselves too: on a poll, 429 with a challenge.
+			clk.Add(10 * time.Second)
+			resp, body := tabs[0].get(g.URL+"/_usher/status?room=sale", "Accept", "application/json")
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("a poll from the crowded address: %d %s", resp.StatusCode, body)
+			}
+			c := challengeOf(t, body)
+			// On a page load, the challenge page.
+			resp, body = tabs[1].get(g.URL + "/events/1")
+			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "worker-src") {
+				t.Fatalf("a page from the crowded address: %d %.200q", resp.StatusCode, body)
+			}
+			// Another address is not asked.
+			elsewhere.status(g).position(t)
+
+			// Solved, the place is the one it had, and its polls are
+			// answered from then on.
+			resp, body = tabs[0].post(g.URL+c.Submit, url.Values{"token": {c.Token}, "nonce": {solve(t, c)}})
+			if resp.StatusCode != 200 || !strings.Contains(body, `"position":`) {
+				t.Fatalf("the solution: %d %s", resp.StatusCode, body)
+			}
+			for range 3 {
+				clk.Add(10 * time.Second)
+				if got := tabs[0].status(g).position(t); got != first {
+					t.Fatalf("after proving, position %d, was %d", got, first)
+				}
+			}
+			tabs[0].join(g)
+
+			// The place that proved at its join is not asked again.
+			lc := pageChallengeOf(t, lateBody)
+			resp, body = late.post(g.URL+lc.Submit, url.Values{"token": {lc.Token}, "nonce": {solve(t, lc)}})
+			if resp.StatusCode != 200 || !strings.Contains(body, `"position":`) {
+				t.Fatalf("the late join's solution: %d %s", resp.StatusCode, body)
+			}
+			clk.Add(10 * time.Second)
+			late.status(g).position(t)
+
+			// Ten minutes after the address went over, its places are
+			// answered again without proof.
+			clk.Add(10 * time.Minute)
+			tabs[2].status(g).position(t)
+
+			if got := g.reasons("challenge", "cookieless_joins"); got != 1 {
+				t.Errorf("usher_shield_reasons_total{decision=challenge,reason=cookieless_joins} = %v, want 1 (the join)", got)
+			}
+			if got := g.reasons("challenge", "crowded_address"); got != 2 {
+				t.Errorf("usher_shield_reasons_total{decision=challenge,reason=crowded_address} = %v, want 2 (a poll, a page)", got)
+			}
+			if got := g.challenges("solved"); got != 2 {
+				t.Errorf("usher_shield_challenges_total{result=solved} = %v, want 2", got)
+			}
+		})
 	}
 }

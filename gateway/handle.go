@@ -251,7 +251,10 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 		if account == "" {
 			return g.join(ctx, rm)
 		}
-		return g.joinAccount(ctx, rm, admission.NewVisitorID(), account)
+		return g.joinAccount(ctx, rm, admission.NewVisitorID(), account, false)
+	}
+	if !g.screenPlace(ctx, rm, cl, v.claims) {
+		return v, false
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
 	if !g.rotate(ctx, rm, &v, cl, fasthttp.StatusOK, wantsJSON(ctx)) {
@@ -265,7 +268,8 @@ func (g *Gateway) place(ctx *fasthttp.RequestCtx, rm *room, cl client) (visitor,
 
 // joinAccount gives a logged-in visitor (id, on this device) the account's
 // place, making it if the account has none yet: one place per account.
-func (g *Gateway) joinAccount(ctx *fasthttp.RequestCtx, rm *room, id, account string) (visitor, bool) {
+// proved says this device solved a challenge to get here.
+func (g *Gateway) joinAccount(ctx *fasthttp.RequestCtx, rm *room, id, account string, proved bool) (visitor, bool) {
 	if rm.revoked.Load().has(admission.Claims{Account: account}) {
 		g.refuseRevoked(ctx, rm)
 		return visitor{}, false
@@ -275,11 +279,11 @@ func (g *Gateway) joinAccount(ctx *fasthttp.RequestCtx, rm *room, id, account st
 	case !ok:
 		return visitor{}, false
 	case made:
-		return g.joined(ctx, rm, pl, id, account)
+		return g.joined(ctx, rm, pl, id, account, proved)
 	}
 	// The account's place, made on another device: this device gets a
 	// ticket of its own to it, and goes on as a ticket holder.
-	v, ok := g.ticketFor(ctx, rm, seq, id, account)
+	v, ok := g.ticketFor(ctx, rm, seq, id, account, proved)
 	if !ok {
 		return v, false
 	}
@@ -313,22 +317,23 @@ func (g *Gateway) claim(ctx *fasthttp.RequestCtx, rm *room, v visitor) (visitor,
 
 // join gives a visitor without a ticket a new place and a ticket cookie.
 func (g *Gateway) join(ctx *fasthttp.RequestCtx, rm *room) (visitor, bool) {
-	return g.joinAs(ctx, rm, admission.NewVisitorID())
+	return g.joinAs(ctx, rm, admission.NewVisitorID(), false)
 }
 
-// joinAs gives the visitor id a new place and a ticket cookie.
-func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string) (visitor, bool) {
+// joinAs gives the visitor id a new place and a ticket cookie; proved says
+// the visitor solved a challenge to get it.
+func (g *Gateway) joinAs(ctx *fasthttp.RequestCtx, rm *room, id string, proved bool) (visitor, bool) {
 	pl, err := rm.adm.Join(g.ctx, id)
 	if err != nil {
 		g.storeFailed(ctx, err)
 		return visitor{}, false
 	}
-	return g.joined(ctx, rm, pl, id, "")
+	return g.joined(ctx, rm, pl, id, "", proved)
 }
 
 // ticketFor signs a new ticket to the place seq for the visitor id and the
-// account ("" for none).
-func (g *Gateway) ticketFor(ctx *fasthttp.RequestCtx, rm *room, seq int64, id, account string) (visitor, bool) {
+// account ("" for none); proved marks it as won with a solved challenge.
+func (g *Gateway) ticketFor(ctx *fasthttp.RequestCtx, rm *room, seq int64, id, account string, proved bool) (visitor, bool) {
 	now := g.now()
 	v := visitor{claims: admission.Claims{
 		Kind:     admission.KindTicket,
@@ -336,6 +341,7 @@ func (g *Gateway) ticketFor(ctx *fasthttp.RequestCtx, rm *room, seq int64, id, a
 		Visitor:  id,
 		Seq:      seq,
 		Account:  account,
+		Proved:   proved,
 		IssuedAt: now,
 		Expires:  now.Add(time.Duration(g.cfg.Tokens.TicketTTL)),
 	}}
@@ -350,8 +356,8 @@ func (g *Gateway) ticketFor(ctx *fasthttp.RequestCtx, rm *room, seq int64, id, a
 
 // joined gives the visitor id (of the account, if any) the place just made,
 // pl, with its ticket, and its pass when pl was admitted at once.
-func (g *Gateway) joined(ctx *fasthttp.RequestCtx, rm *room, pl queue.Place, id, account string) (visitor, bool) {
-	v, ok := g.ticketFor(ctx, rm, pl.Seq, id, account)
+func (g *Gateway) joined(ctx *fasthttp.RequestCtx, rm *room, pl queue.Place, id, account string, proved bool) (visitor, bool) {
+	v, ok := g.ticketFor(ctx, rm, pl.Seq, id, account, proved)
 	if !ok {
 		return v, false
 	}

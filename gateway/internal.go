@@ -141,7 +141,7 @@ func (g *Gateway) serveStatus(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	v.wait = rm.adm.Wait(v.claims.Seq)
-	if !g.screenPoll(ctx, rm, cl, v.claims.Visitor, v.wait.PollAfter) ||
+	if !g.screenPoll(ctx, rm, cl, v.claims, v.wait.PollAfter) ||
 		!g.rotate(ctx, rm, &v, cl, fasthttp.StatusTooManyRequests, true) {
 		return
 	}

@@ -73,9 +73,10 @@ func (g *Gateway) reissue(ctx *fasthttp.RequestCtx, rm *room, v *visitor, gen in
 	return true
 }
 
-// reprove gives the visitor whose copied ticket was flagged its place back,
-// once it solved a challenge bound to it: a fresh generation retires every
-// other copy at once.
+// reprove gives the visitor who was asked to prove itself (its ticket was
+// copied, or it polls from an address that took too many places) its place
+// back, once it solved a challenge bound to it: a fresh generation, marked
+// proved, retires every other copy at once.
 func (g *Gateway) reprove(ctx *fasthttp.RequestCtx, rm *room, c admission.Claims) {
 	sctx, cancel := context.WithTimeout(g.ctx, time.Duration(g.cfg.Redis.Timeout))
 	gen, err := g.store.Reprove(sctx, rm.id, c.Visitor, g.rotateLimits())
@@ -84,6 +85,7 @@ func (g *Gateway) reprove(ctx *fasthttp.RequestCtx, rm *room, c admission.Claims
 		g.storeFailed(ctx, err)
 		return
 	}
+	c.Proved = true
 	v := visitor{claims: c}
 	if !g.reissue(ctx, rm, &v, gen) {
 		return

@@ -32,7 +32,10 @@ const (
 	// the Sec-CH-UA header. Weight 50.
 	ReasonHeadless
 	// ReasonJoinRate: this address joined more often than
-	// [ScorerConfig.JoinsPerMinute] allows. Weight 30.
+	// [ScorerConfig.JoinsPerMinute] allows. Weight 40: alone it reaches
+	// the default challenge threshold, as [ReasonCookielessJoins] does,
+	// since a client that sends any ticket cookie, even a made-up one,
+	// escapes that signal.
 	ReasonJoinRate
 	// ReasonSubnetJoinRate: this address's [Subnet] joined more often than
 	// [ScorerConfig.SubnetJoinsPerMinute] allows. Weight 20.
@@ -53,6 +56,13 @@ const (
 	// ReasonFailedChallenges: this address failed more challenges recently
 	// than [ScorerConfig.FailedChallenges] allows. Weight 25.
 	ReasonFailedChallenges
+	// ReasonCrowdedAddress: a status poll or page of a place in line, from
+	// an address whose joins showed [ReasonJoinRate] or
+	// [ReasonCookielessJoins] within the last 10 minutes (see
+	// [Scorer.Poll]). Weight 40: the places an address took before it
+	// went over are as likely a bot's as those after, which were
+	// challenged at their join.
+	ReasonCrowdedAddress
 
 	reasonCount = iota
 )
@@ -70,9 +80,10 @@ var reasonNames = [reasonCount]string{
 	"cookieless_joins",
 	"pass_spread",
 	"failed_challenges",
+	"crowded_address",
 }
 
-var reasonWeights = [reasonCount]int{15, 50, 50, 30, 20, 30, 40, 60, 25}
+var reasonWeights = [reasonCount]int{15, 50, 50, 40, 20, 30, 40, 60, 25, 40}
 
 // AllReasons lists every single reason in bit order, for instance to create
 // every metric label value up front.
@@ -373,13 +384,14 @@ const pollIdle = 10 * time.Minute
 // state behind the rate signals. It is safe for concurrent use, and never
 // reads the clock: time is the caller's.
 //
-// Its state is in seven tables, each bounded by [ScorerConfig.MaxClients]
+// Its state is in eight tables, each bounded by [ScorerConfig.MaxClients]
 // and forgetting the least recently seen entry when full, like [Limiter]:
 // four Limiters (joins per address, joins per subnet, cookieless joins and
 // failed challenges, about 55 bytes an entry), the addresses failed out
-// (about 45 bytes), the visitors' poll records (about 50 bytes) and the
-// visitors' pass networks (about 100 bytes). At the default bound of a
-// million entries each that is at most about 415 MB, reached only under a
+// and those over their join allowance (about 45 bytes each), the visitors'
+// poll records (about 50 bytes) and the visitors' pass networks (about 100
+// bytes). At the default bound of a million entries each that is at most
+// about 460 MB, reached only under a
 // flood of distinct addresses or visitors; tables grow as they fill and
 // shrink after Sweep.
 //
@@ -395,6 +407,7 @@ type Scorer struct {
 	cookieless   *Limiter // per address, joins without a ticket
 	fails        *Limiter // per address, taken only on a failure
 	failing      *table[uint64, int64]
+	crowded      *table[uint64, int64] // per address, until when its places show ReasonCrowdedAddress
 	polls        *table[uint64, pollRecord]
 	passes       *table[uint64, passNetworks]
 	pollSlack    float64
@@ -423,6 +436,7 @@ func NewScorer(cfg ScorerConfig) *Scorer {
 		cookieless:   NewLimiter(perWindow(cfg.CookielessJoins), opts),
 		fails:        NewLimiter(perWindow(cfg.FailedChallenges), opts),
 		failing:      newTable[uint64, int64](cfg.MaxClients, scoreWindow, ownHash),
+		crowded:      newTable[uint64, int64](cfg.MaxClients, scoreWindow, ownHash),
 		polls:        newTable[uint64, pollRecord](cfg.MaxClients, pollIdle, ownHash),
 		passes:       newTable[uint64, passNetworks](cfg.MaxClients, passNetworkIdle, ownHash),
 		pollSlack:    cfg.PollSlack,
@@ -486,11 +500,15 @@ func (s *Scorer) Join(r Request, hadTicket bool, now time.Time) Reason {
 	if s.Failures(r.Addr, now) {
 		reasons |= ReasonFailedChallenges
 	}
+	if reasons&(ReasonJoinRate|ReasonCookielessJoins) != 0 {
+		s.mark(s.crowded, r.Addr, now)
+	}
 	return reasons
 }
 
 // Poll scores a status poll from a visitor holding a ticket: the header
-// reasons and [ReasonFastPoll]. visitor is the ticket's visitor id, and
+// reasons, [ReasonCrowdedAddress] (see [Scorer.Crowded]) and
+// [ReasonFastPoll]. visitor is the ticket's visitor id, and
 // pollAfter the poll interval the visitor was last told; a pollAfter that
 // is not positive leaves the poll unjudged.
 //
@@ -510,6 +528,9 @@ func (s *Scorer) Join(r Request, hadTicket bool, now time.Time) Reason {
 // hash of visitor.
 func (s *Scorer) Poll(r Request, visitor string, pollAfter time.Duration, now time.Time) Reason {
 	reasons := HeaderReasons(r)
+	if s.Crowded(r.Addr, now) {
+		reasons |= ReasonCrowdedAddress
+	}
 	if pollAfter <= 0 {
 		return reasons
 	}
@@ -551,26 +572,48 @@ func (s *Scorer) FailedChallenge(addr netip.Addr, now time.Time) {
 	if ok, _ := s.fails.Allow(addr, now); ok {
 		return
 	}
-	key := s.addrHash(addr)
-	t := now.UnixNano()
-	sh := s.failing.shard(key)
-	sh.mu.Lock()
-	until, _ := sh.touch(key, key, t)
-	*until = max(*until, t+int64(scoreWindow))
-	sh.mu.Unlock()
+	s.mark(s.failing, addr, now)
 }
 
 // Failures reports whether addr is failed out at time now: it went over
 // [ScorerConfig.FailedChallenges] within the last 10 minutes. It records
 // nothing, and [Scorer.Join] includes it as [ReasonFailedChallenges].
 func (s *Scorer) Failures(addr netip.Addr, now time.Time) bool {
+	return s.marked(s.failing, addr, now)
+}
+
+// Crowded reports whether a join from addr showed [ReasonJoinRate] or
+// [ReasonCookielessJoins] within the last 10 minutes, as of now: the
+// address took more places than its allowances. The places it took before
+// it went over were given freely, and are as likely a bot's as the later
+// ones; so the gateway asks each place in line that polls from such an
+// address to prove itself once, as the later ones did at their join. It
+// records nothing, and [Scorer.Poll] includes it as
+// [ReasonCrowdedAddress].
+func (s *Scorer) Crowded(addr netip.Addr, now time.Time) bool {
+	return s.marked(s.crowded, addr, now)
+}
+
+// mark marks addr in marks until 10 minutes after now.
+func (s *Scorer) mark(marks *table[uint64, int64], addr netip.Addr, now time.Time) {
 	key := s.addrHash(addr)
-	sh := s.failing.shard(key)
+	t := now.UnixNano()
+	sh := marks.shard(key)
+	sh.mu.Lock()
+	until, _ := sh.touch(key, key, t)
+	*until = max(*until, t+int64(scoreWindow))
+	sh.mu.Unlock()
+}
+
+// marked reports whether addr's mark in marks lasts past now.
+func (s *Scorer) marked(marks *table[uint64, int64], addr netip.Addr, now time.Time) bool {
+	key := s.addrHash(addr)
+	sh := marks.shard(key)
 	sh.mu.Lock()
 	until := sh.peek(key, key)
-	failed := until != nil && *until > now.UnixNano()
+	on := until != nil && *until > now.UnixNano()
 	sh.mu.Unlock()
-	return failed
+	return on
 }
 
 // Sweep forgets the state that has been idle at time now: join buckets
@@ -583,6 +626,7 @@ func (s *Scorer) Sweep(now time.Time) {
 	s.cookieless.Sweep(now)
 	s.fails.Sweep(now)
 	s.failing.sweep(now)
+	s.crowded.sweep(now)
 	s.polls.sweep(now)
 	s.passes.sweep(now)
 }
@@ -595,13 +639,14 @@ type ScorerLen struct {
 	Cookieless int // addresses with a cookieless-join bucket
 	Failures   int // addresses with a failed-challenge bucket
 	FailedOut  int // addresses marked as failed out
+	Crowded    int // addresses marked as over their join allowance
 	Polls      int // visitors with a poll record
 	Passes     int // visitors with pass networks
 }
 
 // Max returns the largest of the counts.
 func (l ScorerLen) Max() int {
-	return max(l.Joins, l.Subnets, l.Cookieless, l.Failures, l.FailedOut, l.Polls, l.Passes)
+	return max(l.Joins, l.Subnets, l.Cookieless, l.Failures, l.FailedOut, l.Crowded, l.Polls, l.Passes)
 }
 
 // Len returns how many entries each table holds.
@@ -612,6 +657,7 @@ func (s *Scorer) Len() ScorerLen {
 		Cookieless: s.cookieless.Len(),
 		Failures:   s.fails.Len(),
 		FailedOut:  s.failing.len(),
+		Crowded:    s.crowded.len(),
 		Polls:      s.polls.len(),
 		Passes:     s.passes.len(),
 	}

@@ -190,13 +190,14 @@ func TestReasonScore(t *testing.T) {
 		{shield.ReasonNoAcceptLanguage, 15},
 		{shield.ReasonAutomationAgent, 50},
 		{shield.ReasonHeadless, 50},
-		{shield.ReasonJoinRate, 30},
+		{shield.ReasonJoinRate, 40},
 		{shield.ReasonSubnetJoinRate, 20},
 		{shield.ReasonFastPoll, 30},
 		{shield.ReasonCookielessJoins, 40},
 		{shield.ReasonPassSpread, 60},
 		{shield.ReasonFailedChallenges, 25},
-		{shield.ReasonNoAcceptLanguage | shield.ReasonJoinRate, 45},
+		{shield.ReasonCrowdedAddress, 40},
+		{shield.ReasonNoAcceptLanguage | shield.ReasonJoinRate, 55},
 		{shield.ReasonSubnetJoinRate | shield.ReasonFailedChallenges | shield.ReasonNoAcceptLanguage, 60},
 		{shield.ReasonAutomationAgent | shield.ReasonHeadless, 100},
 		{shield.ReasonPassSpread | shield.ReasonFailedChallenges | shield.ReasonNoAcceptLanguage, 100},
@@ -209,8 +210,8 @@ func TestReasonScore(t *testing.T) {
 			t.Errorf("(%v).Score() = %d, want %d", tt.reasons, got, tt.score)
 		}
 	}
-	if got := (^shield.Reason(0)).Weight(); got != 320 {
-		t.Errorf("Weight of every reason = %d, want 320, uncapped", got)
+	if got := (^shield.Reason(0)).Weight(); got != 370 {
+		t.Errorf("Weight of every reason = %d, want 370, uncapped", got)
 	}
 }
 
@@ -218,7 +219,7 @@ func TestReasonNames(t *testing.T) {
 	want := []string{
 		"no_accept_language", "automation_agent", "headless", "join_rate",
 		"subnet_join_rate", "fast_poll", "cookieless_joins", "pass_spread",
-		"failed_challenges",
+		"failed_challenges", "crowded_address",
 	}
 	if len(shield.AllReasons) != len(want) {
 		t.Fatalf("AllReasons has %d reasons, want %d", len(shield.AllReasons), len(want))
@@ -620,6 +621,58 @@ func TestFastPollIntervalChanges(t *testing.T) {
 	}
 }
 
+func TestPollFromCrowdedAddress(t *testing.T) {
+	crowded, other, ticketed := ip("192.0.2.10"), ip("192.0.2.11"), ip("192.0.2.12")
+	s := shield.NewScorer(shield.ScorerConfig{JoinsPerMinute: 2, CookielessJoins: 2})
+	// Two places from one address are within the allowances: their polls
+	// are clean.
+	for range 2 {
+		if got := s.Join(fanAt(crowded), false, t0); got != 0 {
+			t.Fatalf("Join within the allowance = %q", got)
+		}
+	}
+	if got := s.Poll(fanAt(crowded), "first", 5*time.Second, t0); got != 0 {
+		t.Fatalf("Poll before the address went over = %q, want clean", got)
+	}
+	// The third goes over both: from then on every poll from the address
+	// shows it, the first places' included, for ten minutes.
+	if got := s.Join(fanAt(crowded), false, t0); got != shield.ReasonJoinRate|shield.ReasonCookielessJoins {
+		t.Fatalf("Join over the allowances = %q", got)
+	}
+	// Over the join rate alone, with a ticket cookie, is crowded too.
+	for range 3 {
+		s.Join(fanAt(ticketed), true, t0)
+	}
+	tests := []struct {
+		addr netip.Addr
+		at   time.Duration
+		want shield.Reason
+	}{
+		{crowded, time.Second, shield.ReasonCrowdedAddress},
+		{ticketed, time.Second, shield.ReasonCrowdedAddress},
+		{crowded, 9*time.Minute + 59*time.Second, shield.ReasonCrowdedAddress},
+		{other, time.Second, 0},
+		{crowded, 10 * time.Minute, 0},
+	}
+	for i, tt := range tests {
+		// A visitor of its own each time, so the pace of polls is not judged.
+		if got := s.Poll(fanAt(tt.addr), fmt.Sprint("v", i), 5*time.Second, t0.Add(tt.at)); got != tt.want {
+			t.Errorf("Poll from %v at %v = %q, want %q", tt.addr, tt.at, got, tt.want)
+		}
+		if got := s.Crowded(tt.addr, t0.Add(tt.at)); got != (tt.want != 0) {
+			t.Errorf("Crowded(%v) at %v = %v", tt.addr, tt.at, got)
+		}
+	}
+	// A later join over an allowance marks it again, for ten minutes from
+	// then.
+	for range 3 {
+		s.Join(fanAt(crowded), true, t0.Add(10*time.Minute))
+	}
+	if !s.Crowded(crowded, t0.Add(19*time.Minute)) || s.Crowded(crowded, t0.Add(20*time.Minute)) {
+		t.Errorf("the second mark does not last ten minutes from the join that went over")
+	}
+}
+
 func TestPollIncludesHeaderReasons(t *testing.T) {
 	s := shield.NewScorer(shield.ScorerConfig{})
 	r := shield.Request{Addr: v4(1), UserAgent: []byte(headlessUA), AcceptLanguage: []byte(acceptLanguage)}
@@ -795,24 +848,25 @@ func TestPassIgnoresHeaders(t *testing.T) {
 }
 
 func TestScorerSweep(t *testing.T) {
-	s := shield.NewScorer(shield.ScorerConfig{FailedChallenges: 1})
+	s := shield.NewScorer(shield.ScorerConfig{FailedChallenges: 1, CookielessJoins: 1})
 	for i := range 100 {
 		addr := mixed(i)
 		s.Join(fanAt(addr), false, t0)
+		s.Join(fanAt(addr), false, t0) // over the cookieless allowance: crowded
 		s.FailedChallenge(addr, t0)
 		s.FailedChallenge(addr, t0)
 		s.Poll(fanAt(addr), fmt.Sprint("v", i), time.Second, t0)
 		s.Pass(fanAt(addr), fmt.Sprint("v", i), t0)
 	}
 	// The IPv4 addresses share a /24 and the IPv6 ones a /48.
-	full := shield.ScorerLen{Joins: 100, Subnets: 2, Cookieless: 100, Failures: 100, FailedOut: 100, Polls: 100, Passes: 100}
+	full := shield.ScorerLen{Joins: 100, Subnets: 2, Cookieless: 100, Failures: 100, FailedOut: 100, Crowded: 100, Polls: 100, Passes: 100}
 	tests := []struct {
 		at   time.Duration
 		want shield.ScorerLen
 	}{
 		{59 * time.Second, full},
 		// Join buckets have refilled after a minute.
-		{time.Minute, shield.ScorerLen{Cookieless: 100, Failures: 100, FailedOut: 100, Polls: 100, Passes: 100}},
+		{time.Minute, shield.ScorerLen{Cookieless: 100, Failures: 100, FailedOut: 100, Crowded: 100, Polls: 100, Passes: 100}},
 		// The 10-minute windows and poll records have run out.
 		{10 * time.Minute, shield.ScorerLen{Passes: 100}},
 		{time.Hour, shield.ScorerLen{}},
@@ -829,11 +883,11 @@ func TestScorerSweep(t *testing.T) {
 }
 
 // bytesPerScorerClient bounds the heap a Scorer takes for each client it
-// holds in every table: four Limiter buckets (bytesPerBucket each), a
-// 32-byte failed-out mark, a 40-byte poll record and an 88-byte record of
-// pass networks, each with its index slot and a third of the index empty.
-// TestScorerFlood logs what it measures.
-const bytesPerScorerClient = 4*bytesPerBucket + 48 + 60 + 120
+// holds in every table: four Limiter buckets (bytesPerBucket each), two
+// 32-byte marks (failed out, crowded), a 40-byte poll record and an
+// 88-byte record of pass networks, each with its index slot and a third of
+// the index empty. TestScorerFlood logs what it measures.
+const bytesPerScorerClient = 4*bytesPerBucket + 2*48 + 60 + 120
 
 func TestScorerFlood(t *testing.T) {
 	const (
@@ -841,12 +895,13 @@ func TestScorerFlood(t *testing.T) {
 		flood = 200_000
 	)
 	before := heapInUse()
-	s := shield.NewScorer(shield.ScorerConfig{MaxClients: bound, FailedChallenges: 1})
+	s := shield.NewScorer(shield.ScorerConfig{MaxClients: bound, FailedChallenges: 1, CookielessJoins: 1})
 	var visitor []byte
 	for i := range flood {
 		// Headers are beside the point here, and cheapest left out.
 		r := shield.Request{Addr: mixed(i)}
 		visitor = fmt.Appendf(visitor[:0], "visitor-%d", i)
+		s.Join(r, false, t0)
 		s.Join(r, false, t0)
 		s.FailedChallenge(r.Addr, t0)
 		s.FailedChallenge(r.Addr, t0)
@@ -860,7 +915,7 @@ func TestScorerFlood(t *testing.T) {
 	}
 	// Every table but the subnets' (the flood spans a few hundred) is full.
 	got := s.Len()
-	want := shield.ScorerLen{Joins: bound, Subnets: got.Subnets, Cookieless: bound, Failures: bound, FailedOut: bound, Polls: bound, Passes: bound}
+	want := shield.ScorerLen{Joins: bound, Subnets: got.Subnets, Cookieless: bound, Failures: bound, FailedOut: bound, Crowded: bound, Polls: bound, Passes: bound}
 	if got != want || got.Subnets > bound {
 		t.Fatalf("Len = %+v, want %+v", got, want)
 	}
