@@ -110,12 +110,14 @@ func (c *client) request(ctx context.Context, kind, method, rawURL, accept, cont
 	if err != nil {
 		return answer{}, fmt.Errorf("url %q: %w", rawURL, err)
 	}
+	queued := time.Now()
 	select {
 	case c.env.slots <- struct{}{}:
 	case <-ctx.Done():
 		return answer{}, errDone
 	}
 	defer func() { <-c.env.slots }()
+	c.env.rec.connWait(time.Since(queued))
 
 	var rd io.Reader
 	if body != "" {

@@ -15,6 +15,10 @@ const (
 	kindPay       = "pay"       // the simulated provider's card form, outside the room
 	kindChallenge = "challenge" // solutions posted to /_usher/challenge
 	kindOrigin    = "origin"    // bots straight at the origin
+	// kindConnWait is not a request but the wait before one: for one of
+	// the storm's own connections (-conns). Long waits mean the storm, not
+	// the gateway, set every client's pace.
+	kindConnWait = report.ConnWait
 )
 
 // recorder keeps every request's latency by kind and by second of the run,
@@ -86,6 +90,13 @@ func (r *recorder) request(kind string, start time.Time, d time.Duration, bot st
 			k.Stopped++
 		}
 	}
+}
+
+// connWait records how long a request waited for a connection.
+func (r *recorder) connWait(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latency[kindConnWait] = append(r.latency[kindConnWait], float64(d)/float64(time.Millisecond))
 }
 
 // placeGiven records a join answered with a place in line at t.

@@ -26,7 +26,8 @@ type Results struct {
 	Series []Sample `json:"series"`
 	// Latency summarises request latencies by kind: "join", "status",
 	// "proxied" (requests with a pass), "origin" (as the gateway's
-	// upstream histogram reports it, when read).
+	// upstream histogram reports it, when read); and [ConnWait], how long
+	// requests waited before they were sent.
 	Latency map[string]Summary `json:"latency"`
 	// JoinsPerSecond is joins answered (a place given) over the busiest
 	// second and on average.
@@ -74,6 +75,13 @@ type Results struct {
 	// Violations names each broken invariant; a run with any exits non-zero.
 	Violations []string `json:"violations"`
 }
+
+// ConnWait is the Latency entry of the time requests waited for one of
+// the storm's own connections (its -conns) before they were sent. Request
+// latencies start once a request has one; when this wait is the longer,
+// the storm was its own bottleneck, and every client, fan or bot, sent
+// requests at the pace of that queue rather than its own.
+const ConnWait = "conn_wait"
 
 // Sample is the run at one second.
 type Sample struct {

@@ -77,6 +77,10 @@ func WriteText(w io.Writer, r *Results) error {
 		s := r.Latency[k]
 		p("  %-14s %9d %8.1f %8.1f %8.1f %8.1f", k, s.Count, s.P50ms, s.P90ms, s.P99ms, s.Maxms)
 	}
+	if w, ok := r.Latency[ConnWait]; ok && w.P50ms > r.Latency["status"].P50ms {
+		p("  Requests waited longer for one of the storm's connections (%s) than for usher's", ConnWait)
+		p("  answers: the storm set every client's pace, a bot's as a fan's.")
+	}
 
 	p("")
 	p("Fans")

@@ -55,6 +55,24 @@ func TestWriteTextPass(t *testing.T) {
 	}
 }
 
+func TestWriteTextConnWait(t *testing.T) {
+	const note = "the storm set every client's pace"
+	for _, tt := range []struct {
+		wait float64 // p50, ms; status p50 is 1.1
+		note bool
+	}{{0.01, false}, {1.1, false}, {250, true}} {
+		r := sampleResults()
+		r.Latency[ConnWait] = Summary{Count: 9000, P50ms: tt.wait}
+		var b bytes.Buffer
+		if err := WriteText(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), note); got != tt.note {
+			t.Errorf("connection wait p50 %v ms against status p50 1.1 ms: note %v, want %v:\n%s", tt.wait, got, tt.note, b.String())
+		}
+	}
+}
+
 func TestWriteTextFail(t *testing.T) {
 	r := sampleResults()
 	r.Oversold, r.Violations = 2, []string{"oversold: 2 place(s) sold more than once or beyond capacity"}
