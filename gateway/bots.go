@@ -112,10 +112,10 @@ func (g *Gateway) screenJoin(ctx *fasthttp.RequestCtx, rm *room, cl client, hadT
 // interval the visitor is told now, never more than the one it was told
 // before, since places only move forward. A place that has not proved
 // itself, polling with a score at challenge_at (from a crowded address,
-// say), is asked to prove itself (see mustProve). A poll
-// that comes sooner than the visitor was told (more often than three tabs
-// would) is answered 429 with the interval to wait: the place is kept, and
-// a fan's page, which waits as told, never meets it.
+// say), is asked to prove itself (see mustProve). A poll that comes sooner
+// than the visitor was told (more often than three tabs would) is answered
+// 429 with the interval to wait: the place is kept, and a fan's page,
+// which waits as told, never meets it.
 func (g *Gateway) screenPoll(ctx *fasthttp.RequestCtx, rm *room, cl client, c admission.Claims, pollAfter time.Duration) bool {
 	if cl.trusted {
 		return true

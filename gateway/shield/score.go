@@ -391,9 +391,8 @@ const pollIdle = 10 * time.Minute
 // and those over their join allowance (about 45 bytes each), the visitors'
 // poll records (about 50 bytes) and the visitors' pass networks (about 100
 // bytes). At the default bound of a million entries each that is at most
-// about 460 MB, reached only under a
-// flood of distinct addresses or visitors; tables grow as they fill and
-// shrink after Sweep.
+// about 460 MB, reached only under a flood of distinct addresses or
+// visitors; tables grow as they fill and shrink after Sweep.
 //
 // Like the Limiter, it does not hold an attacker with more addresses than
 // MaxClients: forgetting to make room resets a record. And like the
